@@ -1,1 +1,189 @@
-//! placeholder
+//! Persistence for Portcullis: login methods, applications, the user registry and identity history,
+//! sessions and their revocation, signing keys, the authentication log and small settings, behind
+//! one [`Store`] trait, plus a change feed that tells every node what to reload.
+//!
+//! This is the only crate that knows SQL. Callers open a store with [`open`] and see nothing but the
+//! trait and the plain records of [`records`], so a PostgreSQL backend can join the SQLite one
+//! without changing them; the `conformance` suite (feature `conformance`) states the behaviour both
+//! must share. It deliberately does not validate what it stores (email normalisation, config
+//! shapes, AUD format are the caller's), does not seal or unseal secrets, and is never called on the
+//! request hot path: nodes hold snapshots and keep them current through [`Store::subscribe`].
+
+mod error;
+mod feed;
+pub mod records;
+mod rows;
+mod sqlite;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+pub use error::{StoreError, UniqueKey};
+pub use records::{
+    ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, IdentityRecord, LoginMethodRecord,
+    LoginRecord, MAX_AUTH_LOG_LIMIT, RevokedSession, SessionRecord, SigningKeyRecord, UserRecord,
+};
+
+/// Opens the store a database URL names, creating and migrating the database when needed.
+///
+/// Called once at start-up. Accepted URLs: `sqlite://path/to/file.db` (also `sqlite:path`; the file
+/// and its parent directory are created when missing) and `sqlite::memory:` (a private database
+/// that lives as long as the returned store; for tests). Fails with [`StoreError::InvalidUrl`] for
+/// anything else, and with [`StoreError::Migration`] when the schema is newer than this build.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        // The URL itself is not repeated: other schemes carry passwords.
+        Err(StoreError::InvalidUrl(
+            "this build supports only sqlite: URLs (sqlite://path/to/file.db or sqlite::memory:)"
+                .into(),
+        ))
+    }
+}
+
+/// Everything Portcullis persists. Implementations are cheap to share (`Arc<dyn Store>`) and safe
+/// to call concurrently; every method is one atomic unit, and a method that returned `Ok` has
+/// made its write durable.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ----- login methods -------------------------------------------------------------------------
+
+    /// Creates the login method, or replaces the one with the same id (keeping its `created_at`).
+    /// Called when the configuration file is applied and by the admin API. Publishes
+    /// [`Change::ConfigChanged`]; fails with [`UniqueKey::LoginMethodName`] when another login
+    /// method has the name.
+    async fn upsert_login_method(&self, m: &LoginMethodRecord) -> Result<(), StoreError>;
+
+    /// All login methods, by name. Called to build the configuration snapshot.
+    async fn list_login_methods(&self) -> Result<Vec<LoginMethodRecord>, StoreError>;
+
+    /// The login method with exactly this name, if any.
+    async fn find_login_method_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<LoginMethodRecord>, StoreError>;
+
+    /// Removes a login method; returns whether it existed. Identities and sessions that came
+    /// through it are kept. Publishes [`Change::ConfigChanged`] when something was removed.
+    async fn delete_login_method(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    // ----- applications --------------------------------------------------------------------------
+
+    /// Creates the application, or replaces the one with the same id (keeping its `created_at`).
+    /// Publishes [`Change::ConfigChanged`]; fails with [`UniqueKey::ApplicationName`] or
+    /// [`UniqueKey::ApplicationAud`] when another application has the name or the AUD.
+    async fn upsert_application(&self, a: &ApplicationRecord) -> Result<(), StoreError>;
+
+    /// All applications, by name. Called to build the configuration snapshot.
+    async fn list_applications(&self) -> Result<Vec<ApplicationRecord>, StoreError>;
+
+    /// The application with exactly this name, if any.
+    async fn find_application_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<ApplicationRecord>, StoreError>;
+
+    /// Removes an application; returns whether it existed. Publishes [`Change::ConfigChanged`]
+    /// when something was removed.
+    async fn delete_application(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    // ----- users and identities ------------------------------------------------------------------
+
+    /// Records a successful login, atomically: creates the user on the first login with this email
+    /// (a new id), otherwise updates its name (when the login carries one), `last_login_at`,
+    /// `updated_at` and last-seen identity; gives the user a seat; appends the identity to the
+    /// user's history. Concurrent first logins with one email yield one user. Returns the user as
+    /// stored afterwards.
+    async fn record_login(&self, login: &LoginRecord) -> Result<UserRecord, StoreError>;
+
+    /// The user with this id, if any.
+    async fn get_user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+
+    /// The user with exactly this (normalised) email, if any.
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// All users, by email.
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// A user's identity history, newest first (empty for an unknown user).
+    async fn list_user_identities(&self, user_id: Uuid) -> Result<Vec<IdentityRecord>, StoreError>;
+
+    // ----- sessions ------------------------------------------------------------------------------
+
+    /// Stores a new global session at login. Fails with [`UniqueKey::SessionId`] when the id is
+    /// taken and with [`StoreError::NotFound`] when the user does not exist.
+    async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
+
+    /// The session with this id, revoked or expired ones included (the caller judges), if any.
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Revokes a session at logout. Returns `true` and publishes [`Change::SessionRevoked`] when
+    /// this call revoked it; `false` when the session is unknown or already revoked.
+    async fn revoke_session(&self, id: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// Revokes every session of a user that is neither revoked nor expired at `at`; returns how
+    /// many, and publishes one [`Change::SessionRevoked`] for each.
+    async fn revoke_user_sessions(&self, user_id: Uuid, at: i64) -> Result<u64, StoreError>;
+
+    /// Sessions revoked and not yet expired at `now`. Called at start-up to fill the in-memory
+    /// revocation set that the change feed keeps current afterwards.
+    async fn list_revoked_sessions(&self, now: i64) -> Result<Vec<RevokedSession>, StoreError>;
+
+    /// Removes sessions that expired at or before `now`, revoked or not; returns how many.
+    /// Called periodically.
+    async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError>;
+
+    // ----- signing keys --------------------------------------------------------------------------
+
+    /// Stores a new signing key (its private part sealed by the caller). Publishes
+    /// [`Change::SigningKeysChanged`]; fails with [`UniqueKey::SigningKeyId`] when the kid is taken.
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError>;
+
+    /// All signing keys, newest first: the first unretired one signs, the others still verify.
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// Marks a key as no longer signing (it is still published). Publishes
+    /// [`Change::SigningKeysChanged`]; [`StoreError::NotFound`] for an unknown kid.
+    async fn retire_signing_key(&self, kid: &str, at: i64) -> Result<(), StoreError>;
+
+    /// Removes a key for good once no token it signed can still be valid. Publishes
+    /// [`Change::SigningKeysChanged`]; [`StoreError::NotFound`] for an unknown kid.
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
+
+    // ----- authentication log --------------------------------------------------------------------
+
+    /// Appends one authentication attempt, allowed or not. Fails with [`UniqueKey::AuthLogId`]
+    /// when the id was already recorded.
+    async fn insert_auth_log(&self, e: &AuthLogRecord) -> Result<(), StoreError>;
+
+    /// Reads the log: records matching every filter of the query, ordered by creation time
+    /// (ties in insertion order), at most [`AuthLogQuery::effective_limit`] of them.
+    async fn list_auth_logs(&self, q: &AuthLogQuery) -> Result<Vec<AuthLogRecord>, StoreError>;
+
+    /// Retention: removes records created before `before`; returns how many.
+    async fn delete_auth_logs_before(&self, before: i64) -> Result<u64, StoreError>;
+
+    // ----- settings ------------------------------------------------------------------------------
+
+    /// A small setting (account id, sealing-key check value...), if set.
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets or replaces a setting. Publishes [`Change::ConfigChanged`].
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    // ----- change feed and lifecycle -------------------------------------------------------------
+
+    /// A receiver of every change committed from now on. Called at start-up by each component
+    /// that keeps in-memory state; a receiver that lags (`RecvError::Lagged`) has missed events
+    /// and must reload everything it holds.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change>;
+
+    /// Closes the database connections, waiting for them to finish. Called at shutdown; the store
+    /// refuses work afterwards.
+    async fn close(&self);
+}

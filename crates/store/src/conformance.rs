@@ -1,0 +1,966 @@
+//! The behaviour every [`Store`] backend must have, as one suite of async functions.
+//!
+//! Each function takes a freshly migrated, empty store that nothing else is using, exercises one
+//! area through the trait only, and panics (via assertions) on the first difference. A backend runs
+//! them all with [`conformance_tests!`](crate::conformance_tests), so SQLite and the later
+//! PostgreSQL backend are held to the same contract. [`durability`] is the exception: it takes a URL
+//! because it must close and reopen the database.
+//!
+//! Change-feed assertions wait for events (with a timeout) rather than peeking, and prove that an
+//! operation published *nothing* by publishing a different, known event afterwards and checking it
+//! is the next one, so a backend whose feed is asynchronous (LISTEN/NOTIFY) passes too.
+
+// This module is a test suite that a backend's tests call; its assertions are meant to panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::broadcast::Receiver;
+use uuid::Uuid;
+
+use crate::{
+    ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, LoginMethodRecord, LoginRecord,
+    MAX_AUTH_LOG_LIMIT, RevokedSession, SessionRecord, SigningKeyRecord, Store, StoreError,
+    UniqueKey, UserRecord,
+};
+
+/// Generates one `#[tokio::test]` per conformance function. `$fresh` is an async fn returning a
+/// value that is `AsRef<dyn Store>` (e.g. `Arc<dyn Store>`, or a guard that also deletes a
+/// temporary database when dropped) for a new, empty store; each test gets its own.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:path) => {
+        $crate::conformance_tests!(@each $fresh;
+            login_methods, applications, users_and_identities, concurrent_first_logins,
+            sessions, session_revocation, signing_keys, auth_logs, auth_log_limit_cap, settings,
+            stored_values_round_trip);
+    };
+    (@each $fresh:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let handle = $fresh().await;
+                let store: &dyn $crate::Store = ::std::convert::AsRef::as_ref(&handle);
+                $crate::conformance::$name(store).await;
+                store.close().await;
+            }
+        )*
+    };
+}
+
+/// How long to wait for a change that must come.
+const CHANGE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The next change on the feed, failing the test if none arrives in time.
+async fn next_change(rx: &mut Receiver<Change>) -> Change {
+    tokio::time::timeout(CHANGE_TIMEOUT, rx.recv())
+        .await
+        .expect("timed out waiting for a change")
+        .expect("change feed closed or lagged")
+}
+
+/// Publishes a `ConfigChanged` through a settings write.
+async fn config_sentinel(store: &dyn Store) {
+    store
+        .put_setting("conformance.sentinel", &Uuid::new_v4().to_string())
+        .await
+        .unwrap();
+}
+
+/// Publishes a `SigningKeysChanged` by inserting a throw-away key.
+async fn keys_sentinel(store: &dyn Store) {
+    store
+        .insert_signing_key(&SigningKeyRecord {
+            kid: format!("sentinel-{}", Uuid::new_v4()),
+            alg: "RS256".into(),
+            sealed_private_key: vec![1],
+            created_at: 0,
+            retired_at: None,
+        })
+        .await
+        .unwrap();
+}
+
+fn login_method(name: &str, at: i64) -> LoginMethodRecord {
+    LoginMethodRecord {
+        id: Uuid::new_v4(),
+        name: name.into(),
+        kind: "oidc".into(),
+        config: json!({
+            "client_id": "portcullis",
+            "client_secret": {"sealed": "b64-ciphertext"},
+            "discovery_url": "http://127.0.0.1:9000/.well-known/openid-configuration",
+            "pkce_enabled": true,
+            "claims": ["employee_id", "roles"],
+        }),
+        read_only: false,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn application(name: &str, aud_digit: char, at: i64) -> ApplicationRecord {
+    ApplicationRecord {
+        id: Uuid::new_v4(),
+        name: name.into(),
+        aud: std::iter::repeat_n(aud_digit, 64).collect(),
+        domain: format!("{name}.localhost"),
+        config: json!({
+            "origin": "http://127.0.0.1:8090",
+            "session_duration": "24h",
+            "policies": [{"name": "staff", "decision": "allow",
+                          "include": [{"email_domain": {"domain": "example.com"}}]}],
+        }),
+        read_only: false,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn login(email: &str, name: Option<&str>, idp_id: Uuid, at: i64) -> LoginRecord {
+    LoginRecord {
+        email: email.into(),
+        name: name.map(Into::into),
+        idp_id,
+        identity: json!({"email": email, "idp": {"id": idp_id, "type": "oidc"}, "at": at}),
+        at,
+    }
+}
+
+async fn user(store: &dyn Store, email: &str) -> UserRecord {
+    store
+        .record_login(&login(email, None, Uuid::new_v4(), 10))
+        .await
+        .unwrap()
+}
+
+fn session(id: &str, user_id: Uuid, created_at: i64, expires_at: i64) -> SessionRecord {
+    SessionRecord {
+        id: id.into(),
+        user_id,
+        idp_id: Uuid::new_v4(),
+        identity: json!({"email": "someone@example.com", "groups": ["a", "b"]}),
+        created_at,
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+fn conflict(result: Result<(), StoreError>) -> UniqueKey {
+    match result {
+        Err(StoreError::Conflict(key)) => key,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+/// Login methods: upsert, list, find, update keeping `created_at`, name uniqueness, delete, and
+/// the change feed.
+pub async fn login_methods(store: &dyn Store) {
+    let mut rx = store.subscribe();
+    assert!(store.list_login_methods().await.unwrap().is_empty());
+
+    let mut example = login_method("Example IdP", 1000);
+    example.read_only = true;
+    let another = login_method("Another IdP", 1100);
+    store.upsert_login_method(&example).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    store.upsert_login_method(&another).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+
+    assert_eq!(
+        store.list_login_methods().await.unwrap(),
+        vec![another.clone(), example.clone()],
+        "listed by name"
+    );
+    assert_eq!(
+        store
+            .find_login_method_by_name("Example IdP")
+            .await
+            .unwrap(),
+        Some(example.clone())
+    );
+    assert_eq!(
+        store
+            .find_login_method_by_name("example idp")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.find_login_method_by_name("nope").await.unwrap(), None);
+
+    // Upserting the same id replaces everything but the creation time.
+    let renamed = LoginMethodRecord {
+        name: "Renamed IdP".into(),
+        config: json!({"client_id": "other"}),
+        read_only: false,
+        created_at: 9999,
+        updated_at: 2000,
+        ..example.clone()
+    };
+    store.upsert_login_method(&renamed).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    let stored = store
+        .find_login_method_by_name("Renamed IdP")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored,
+        LoginMethodRecord {
+            created_at: 1000,
+            ..renamed.clone()
+        }
+    );
+    assert_eq!(
+        store
+            .find_login_method_by_name("Example IdP")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A name belongs to one login method, whether the clash comes from a new one or a rename.
+    let clash = login_method("Another IdP", 3000);
+    assert_eq!(
+        conflict(store.upsert_login_method(&clash).await),
+        UniqueKey::LoginMethodName
+    );
+    let rename_clash = LoginMethodRecord {
+        name: "Another IdP".into(),
+        ..stored.clone()
+    };
+    assert_eq!(
+        conflict(store.upsert_login_method(&rename_clash).await),
+        UniqueKey::LoginMethodName
+    );
+    assert_eq!(
+        store.list_login_methods().await.unwrap(),
+        vec![another.clone(), stored.clone()]
+    );
+
+    assert!(store.delete_login_method(another.id).await.unwrap());
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    assert!(!store.delete_login_method(another.id).await.unwrap());
+    // Neither the refused writes nor the second delete published anything.
+    keys_sentinel(store).await;
+    assert_eq!(next_change(&mut rx).await, Change::SigningKeysChanged);
+    assert_eq!(store.list_login_methods().await.unwrap(), vec![stored]);
+}
+
+/// Applications: the same contract as login methods, with two unique fields (name and aud).
+pub async fn applications(store: &dyn Store) {
+    let mut rx = store.subscribe();
+    assert!(store.list_applications().await.unwrap().is_empty());
+
+    let whoami = application("whoami", 'a', 1000);
+    let mut grafana = application("grafana", 'b', 1000);
+    grafana.read_only = true;
+    store.upsert_application(&whoami).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    store.upsert_application(&grafana).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    assert_eq!(
+        store.list_applications().await.unwrap(),
+        vec![grafana.clone(), whoami.clone()]
+    );
+    assert_eq!(
+        store.find_application_by_name("whoami").await.unwrap(),
+        Some(whoami.clone())
+    );
+    assert_eq!(
+        store.find_application_by_name("WHOAMI").await.unwrap(),
+        None
+    );
+
+    let updated = ApplicationRecord {
+        domain: "whoami.example.com/app".into(),
+        config: json!({"origin": "http://127.0.0.1:9999"}),
+        created_at: 5,
+        updated_at: 2000,
+        ..whoami.clone()
+    };
+    store.upsert_application(&updated).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    let stored = ApplicationRecord {
+        created_at: 1000,
+        ..updated
+    };
+    assert_eq!(
+        store.find_application_by_name("whoami").await.unwrap(),
+        Some(stored.clone())
+    );
+
+    let same_name = application("whoami", 'c', 3000);
+    assert_eq!(
+        conflict(store.upsert_application(&same_name).await),
+        UniqueKey::ApplicationName
+    );
+    let same_aud = ApplicationRecord {
+        aud: grafana.aud.clone(),
+        ..application("new-app", 'c', 3000)
+    };
+    assert_eq!(
+        conflict(store.upsert_application(&same_aud).await),
+        UniqueKey::ApplicationAud
+    );
+    let aud_steal = ApplicationRecord {
+        aud: grafana.aud.clone(),
+        ..stored.clone()
+    };
+    assert_eq!(
+        conflict(store.upsert_application(&aud_steal).await),
+        UniqueKey::ApplicationAud
+    );
+    assert_eq!(store.list_applications().await.unwrap().len(), 2);
+
+    assert!(store.delete_application(grafana.id).await.unwrap());
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    assert!(!store.delete_application(grafana.id).await.unwrap());
+    assert!(!store.delete_application(Uuid::new_v4()).await.unwrap());
+    keys_sentinel(store).await;
+    assert_eq!(next_change(&mut rx).await, Change::SigningKeysChanged);
+    assert_eq!(store.list_applications().await.unwrap(), vec![stored]);
+    // The freed name and aud can be used again.
+    let reuse = ApplicationRecord {
+        aud: grafana.aud.clone(),
+        ..application("grafana", 'x', 4000)
+    };
+    store.upsert_application(&reuse).await.unwrap();
+}
+
+/// The user registry: the first login creates the user, later ones update the same user, every
+/// login is appended to the identity history.
+pub async fn users_and_identities(store: &dyn Store) {
+    assert!(store.list_users().await.unwrap().is_empty());
+    let idp = Uuid::new_v4();
+    let other_idp = Uuid::new_v4();
+
+    let first_login = login("alice@example.com", Some("Alice"), idp, 1000);
+    let first = store.record_login(&first_login).await.unwrap();
+    assert_eq!(first.email, "alice@example.com");
+    assert_eq!(first.name.as_deref(), Some("Alice"));
+    assert_eq!(
+        (first.created_at, first.updated_at, first.last_login_at),
+        (1000, 1000, Some(1000))
+    );
+    assert_eq!(first.last_seen_identity, Some(first_login.identity.clone()));
+    assert!(first.seat);
+
+    // The caller normalised "Alice@Example.COM" before calling: same user, name kept when the
+    // IdP sent none.
+    let second_login = login("alice@example.com", None, other_idp, 2000);
+    let second = store.record_login(&second_login).await.unwrap();
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.name.as_deref(), Some("Alice"));
+    assert_eq!(
+        (second.created_at, second.updated_at, second.last_login_at),
+        (1000, 2000, Some(2000))
+    );
+    assert_eq!(
+        second.last_seen_identity,
+        Some(second_login.identity.clone())
+    );
+
+    let third_login = login("alice@example.com", Some("Alice Liddell"), idp, 3000);
+    let third = store.record_login(&third_login).await.unwrap();
+    assert_eq!(third.id, first.id);
+    assert_eq!(third.name.as_deref(), Some("Alice Liddell"));
+
+    assert_eq!(store.get_user(first.id).await.unwrap(), Some(third.clone()));
+    assert_eq!(
+        store.find_user_by_email("alice@example.com").await.unwrap(),
+        Some(third.clone())
+    );
+    assert_eq!(store.get_user(Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        store.find_user_by_email("carol@example.com").await.unwrap(),
+        None
+    );
+
+    let bob = store
+        .record_login(&login("bob@example.com", None, idp, 1500))
+        .await
+        .unwrap();
+    assert_ne!(bob.id, first.id);
+    assert_eq!(bob.name, None);
+    assert_eq!(store.list_users().await.unwrap(), vec![third, bob.clone()]);
+
+    let history = store.list_user_identities(first.id).await.unwrap();
+    let seen: Vec<(Uuid, i64, serde_json::Value)> = history
+        .iter()
+        .map(|i| (i.idp_id, i.seen_at, i.identity.clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (idp, 3000, third_login.identity),
+            (other_idp, 2000, second_login.identity),
+            (idp, 1000, first_login.identity),
+        ],
+        "newest first"
+    );
+    assert!(history.iter().all(|i| i.user_id == first.id));
+    let mut ids: Vec<Uuid> = history.iter().map(|i| i.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each identity entry has its own id");
+    assert_eq!(store.list_user_identities(bob.id).await.unwrap().len(), 1);
+    assert!(
+        store
+            .list_user_identities(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// First logins racing on one email create exactly one user and keep every identity.
+pub async fn concurrent_first_logins(store: &dyn Store) {
+    let idp = Uuid::new_v4();
+    let email = "race@example.com";
+    let logins: Vec<LoginRecord> = ["A", "B", "C", "D", "E", "F"]
+        .iter()
+        .zip(100..)
+        .map(|(name, at)| login(email, Some(name), idp, at))
+        .collect();
+    let (a, b, c, d, e, f) = tokio::join!(
+        store.record_login(&logins[0]),
+        store.record_login(&logins[1]),
+        store.record_login(&logins[2]),
+        store.record_login(&logins[3]),
+        store.record_login(&logins[4]),
+        store.record_login(&logins[5]),
+    );
+    let ids: Vec<Uuid> = [a, b, c, d, e, f]
+        .into_iter()
+        .map(|r| r.expect("concurrent login").id)
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "one user: {ids:?}");
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+    assert_eq!(store.list_user_identities(ids[0]).await.unwrap().len(), 6);
+}
+
+/// Sessions: create, read back, id uniqueness, and the reference to the user.
+pub async fn sessions(store: &dyn Store) {
+    let alice = user(store, "alice@example.com").await;
+    let s = session("nonce-7f3a", alice.id, 1000, 1000 + 86_400);
+    store.create_session(&s).await.unwrap();
+    assert_eq!(
+        store.get_session("nonce-7f3a").await.unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(store.get_session("NONCE-7F3A").await.unwrap(), None);
+    assert_eq!(store.get_session("unknown").await.unwrap(), None);
+
+    let again = session("nonce-7f3a", alice.id, 2000, 3000);
+    assert_eq!(
+        conflict(store.create_session(&again).await),
+        UniqueKey::SessionId
+    );
+    assert_eq!(store.get_session("nonce-7f3a").await.unwrap(), Some(s));
+
+    let orphan = session("nonce-orphan", Uuid::new_v4(), 1000, 2000);
+    assert!(matches!(
+        store.create_session(&orphan).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.get_session("nonce-orphan").await.unwrap(), None);
+
+    // A session stored already revoked keeps its revocation.
+    let revoked = SessionRecord {
+        revoked_at: Some(1500),
+        ..session("nonce-revoked", alice.id, 1000, 5000)
+    };
+    store.create_session(&revoked).await.unwrap();
+    assert_eq!(
+        store.get_session("nonce-revoked").await.unwrap(),
+        Some(revoked)
+    );
+}
+
+/// Revocation: one session, all of a user's sessions, the start-up list, expiry clean-up, and the
+/// events that keep every node's revocation set current.
+pub async fn session_revocation(store: &dyn Store) {
+    let mut rx = store.subscribe();
+    let alice = user(store, "alice@example.com").await;
+    let bob = user(store, "bob@example.com").await;
+    for s in [
+        session("a-1", alice.id, 100, 10_000),
+        session("a-2", alice.id, 100, 20_000),
+        session("a-expired", alice.id, 100, 500),
+        session("b-1", bob.id, 100, 30_000),
+    ] {
+        store.create_session(&s).await.unwrap();
+    }
+
+    assert!(store.revoke_session("a-1", 1000).await.unwrap());
+    assert_eq!(
+        next_change(&mut rx).await,
+        Change::SessionRevoked {
+            id: "a-1".into(),
+            expires_at: 10_000
+        }
+    );
+    assert_eq!(
+        store.get_session("a-1").await.unwrap().unwrap().revoked_at,
+        Some(1000)
+    );
+    // Revoking again changes nothing and says so; so does an unknown id.
+    assert!(!store.revoke_session("a-1", 1500).await.unwrap());
+    assert!(!store.revoke_session("unknown", 1500).await.unwrap());
+    config_sentinel(store).await;
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    assert_eq!(
+        store.get_session("a-1").await.unwrap().unwrap().revoked_at,
+        Some(1000)
+    );
+
+    assert_eq!(
+        store.list_revoked_sessions(1000).await.unwrap(),
+        vec![RevokedSession {
+            id: "a-1".into(),
+            expires_at: 10_000
+        }]
+    );
+
+    // Only alice's live sessions: a-1 is already revoked, a-expired has expired, b-1 is bob's.
+    assert_eq!(store.revoke_user_sessions(alice.id, 2000).await.unwrap(), 1);
+    assert_eq!(
+        next_change(&mut rx).await,
+        Change::SessionRevoked {
+            id: "a-2".into(),
+            expires_at: 20_000
+        }
+    );
+    config_sentinel(store).await;
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    assert_eq!(
+        store.get_session("b-1").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(
+        store
+            .get_session("a-expired")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+    assert_eq!(store.revoke_user_sessions(alice.id, 2500).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .revoke_user_sessions(Uuid::new_v4(), 2500)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let revoked = |id: &str, expires_at| RevokedSession {
+        id: id.into(),
+        expires_at,
+    };
+    assert_eq!(
+        store.list_revoked_sessions(2000).await.unwrap(),
+        vec![revoked("a-1", 10_000), revoked("a-2", 20_000)]
+    );
+    // A revocation matters only until the session would have expired anyway.
+    assert_eq!(
+        store.list_revoked_sessions(10_000).await.unwrap(),
+        vec![revoked("a-2", 20_000)]
+    );
+    assert!(
+        store
+            .list_revoked_sessions(20_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(store.delete_expired_sessions(10_000).await.unwrap(), 2);
+    assert_eq!(store.get_session("a-1").await.unwrap(), None);
+    assert_eq!(store.get_session("a-expired").await.unwrap(), None);
+    assert!(store.get_session("a-2").await.unwrap().is_some());
+    assert!(store.get_session("b-1").await.unwrap().is_some());
+    assert_eq!(store.delete_expired_sessions(10_000).await.unwrap(), 0);
+}
+
+/// Signing keys: insert, newest-first listing, retire, delete, kid uniqueness, events.
+pub async fn signing_keys(store: &dyn Store) {
+    let mut rx = store.subscribe();
+    assert!(store.list_signing_keys().await.unwrap().is_empty());
+    let old = SigningKeyRecord {
+        kid: "kid-old".into(),
+        alg: "RS256".into(),
+        // Arbitrary bytes, including NUL and 0xFF, must come back untouched.
+        sealed_private_key: vec![0, 255, 1, 254, 0, 0, 42],
+        created_at: 1000,
+        retired_at: None,
+    };
+    let new = SigningKeyRecord {
+        kid: "kid-new".into(),
+        alg: "ES256".into(),
+        sealed_private_key: (0..=255).collect(),
+        created_at: 2000,
+        retired_at: None,
+    };
+    store.insert_signing_key(&old).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::SigningKeysChanged);
+    store.insert_signing_key(&new).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::SigningKeysChanged);
+    assert_eq!(
+        store.list_signing_keys().await.unwrap(),
+        vec![new.clone(), old.clone()]
+    );
+
+    assert_eq!(
+        conflict(store.insert_signing_key(&old).await),
+        UniqueKey::SigningKeyId
+    );
+
+    store.retire_signing_key("kid-old", 3000).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::SigningKeysChanged);
+    let retired = SigningKeyRecord {
+        retired_at: Some(3000),
+        ..old.clone()
+    };
+    assert_eq!(
+        store.list_signing_keys().await.unwrap(),
+        vec![new.clone(), retired]
+    );
+
+    assert!(matches!(
+        store.retire_signing_key("unknown", 3000).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_signing_key("unknown").await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Failed writes publish nothing.
+    config_sentinel(store).await;
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+
+    store.delete_signing_key("kid-old").await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::SigningKeysChanged);
+    assert_eq!(store.list_signing_keys().await.unwrap(), vec![new]);
+}
+
+fn auth_log(at: i64, email: Option<&str>, allowed: bool, app_uid: Option<Uuid>) -> AuthLogRecord {
+    AuthLogRecord {
+        id: Uuid::new_v4(),
+        ray_id: format!("ray-{}", Uuid::new_v4().simple()),
+        created_at: at,
+        user_email: email.map(Into::into),
+        user_id: email.map(|_| Uuid::new_v4()),
+        ip_address: Some("203.0.113.7".into()),
+        app_uid,
+        app_domain: app_uid.map(|_| "whoami.localhost".into()),
+        app_name: app_uid.map(|_| "whoami".into()),
+        connection: "oidc".into(),
+        idp_id: Some(Uuid::new_v4()),
+        action: "login".into(),
+        allowed,
+        reason: (!allowed).then(|| "That account does not have access".into()),
+        country: Some("NL".into()),
+    }
+}
+
+/// The authentication log: every field round-trips, filters combine, order and limit hold,
+/// retention deletes.
+pub async fn auth_logs(store: &dyn Store) {
+    let app1 = Uuid::new_v4();
+    let app2 = Uuid::new_v4();
+    let l1 = auth_log(100, Some("alice@example.com"), true, Some(app1));
+    let l2 = auth_log(200, Some("bob@example.com"), false, Some(app1));
+    // Same second as l2, written after it.
+    let l3 = auth_log(200, Some("alice@example.com"), false, Some(app2));
+    let l4 = auth_log(300, Some("alice@example.com"), true, Some(app2));
+    // An attempt that failed before any identity or app was known: every optional field empty.
+    let l5 = AuthLogRecord {
+        user_email: None,
+        user_id: None,
+        ip_address: None,
+        app_uid: None,
+        app_domain: None,
+        app_name: None,
+        idp_id: None,
+        reason: Some("missing email claim".into()),
+        country: None,
+        ..auth_log(400, None, false, None)
+    };
+    let all = [&l1, &l2, &l3, &l4, &l5];
+    for l in all {
+        store.insert_auth_log(l).await.unwrap();
+    }
+    assert_eq!(
+        conflict(store.insert_auth_log(&l1).await),
+        UniqueKey::AuthLogId
+    );
+
+    let list = |q: AuthLogQuery| async move { store.list_auth_logs(&q).await.unwrap() };
+    let asc = AuthLogQuery {
+        descending: false,
+        limit: MAX_AUTH_LOG_LIMIT,
+        ..AuthLogQuery::default()
+    };
+    let expect = |records: &[&AuthLogRecord]| -> Vec<AuthLogRecord> {
+        records.iter().map(|r| (*r).clone()).collect()
+    };
+
+    assert_eq!(
+        list(AuthLogQuery::default()).await,
+        expect(&[&l5, &l4, &l3, &l2, &l1])
+    );
+    assert_eq!(list(asc.clone()).await, expect(&all));
+    assert_eq!(
+        list(AuthLogQuery {
+            since: Some(200),
+            until: Some(300),
+            ..asc.clone()
+        })
+        .await,
+        expect(&[&l2, &l3, &l4]),
+        "since and until are inclusive"
+    );
+    assert_eq!(
+        list(AuthLogQuery {
+            email: Some("alice@example.com".into()),
+            ..AuthLogQuery::default()
+        })
+        .await,
+        expect(&[&l4, &l3, &l1])
+    );
+    assert_eq!(
+        list(AuthLogQuery {
+            allowed: Some(false),
+            ..asc.clone()
+        })
+        .await,
+        expect(&[&l2, &l3, &l5])
+    );
+    assert_eq!(
+        list(AuthLogQuery {
+            allowed: Some(true),
+            ..asc.clone()
+        })
+        .await,
+        expect(&[&l1, &l4])
+    );
+    assert_eq!(
+        list(AuthLogQuery {
+            app_uid: Some(app2),
+            ..asc.clone()
+        })
+        .await,
+        expect(&[&l3, &l4])
+    );
+    assert_eq!(
+        list(AuthLogQuery {
+            email: Some("alice@example.com".into()),
+            allowed: Some(false),
+            since: Some(150),
+            ..asc.clone()
+        })
+        .await,
+        expect(&[&l3])
+    );
+    assert!(
+        list(AuthLogQuery {
+            email: Some("nobody@example.com".into()),
+            ..asc.clone()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        list(AuthLogQuery {
+            limit: 2,
+            ..AuthLogQuery::default()
+        })
+        .await,
+        expect(&[&l5, &l4])
+    );
+    assert_eq!(
+        list(AuthLogQuery {
+            limit: 2,
+            ..asc.clone()
+        })
+        .await,
+        expect(&[&l1, &l2])
+    );
+    assert!(
+        list(AuthLogQuery {
+            limit: 0,
+            ..asc.clone()
+        })
+        .await
+        .is_empty()
+    );
+
+    assert_eq!(store.delete_auth_logs_before(200).await.unwrap(), 1);
+    assert_eq!(list(asc.clone()).await, expect(&[&l2, &l3, &l4, &l5]));
+    assert_eq!(store.delete_auth_logs_before(200).await.unwrap(), 0);
+}
+
+/// A query never returns more than [`MAX_AUTH_LOG_LIMIT`] records, whatever it asks for.
+pub async fn auth_log_limit_cap(store: &dyn Store) {
+    let total = MAX_AUTH_LOG_LIMIT as usize + 5;
+    for i in 0..total {
+        store
+            .insert_auth_log(&auth_log(i as i64, Some("x@example.com"), true, None))
+            .await
+            .unwrap();
+    }
+    let got = store
+        .list_auth_logs(&AuthLogQuery {
+            limit: u32::MAX,
+            descending: false,
+            ..AuthLogQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.len(), MAX_AUTH_LOG_LIMIT as usize);
+    assert_eq!(got.first().map(|l| l.created_at), Some(0));
+}
+
+/// Settings: absent until put, replaced by a later put, each put published.
+pub async fn settings(store: &dyn Store) {
+    let mut rx = store.subscribe();
+    assert_eq!(store.get_setting("account_id").await.unwrap(), None);
+    store.put_setting("account_id", "acc-1").await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    assert_eq!(
+        store.get_setting("account_id").await.unwrap().as_deref(),
+        Some("acc-1")
+    );
+    store.put_setting("account_id", "acc-2").await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    assert_eq!(
+        store.get_setting("account_id").await.unwrap().as_deref(),
+        Some("acc-2")
+    );
+    store.put_setting("empty", "").await.unwrap();
+    assert_eq!(
+        store.get_setting("empty").await.unwrap().as_deref(),
+        Some("")
+    );
+    assert_eq!(store.get_setting("Account_ID").await.unwrap(), None);
+}
+
+/// Values that tempt a backend to mangle them come back as written: unicode, quotes, nested and
+/// large JSON, extreme instants.
+pub async fn stored_values_round_trip(store: &dyn Store) {
+    let identity = json!({
+        "name": "Zoë \"Z\" O'Brien — 東京",
+        "groups": ["a'; DROP TABLE users; --", "", "ünïcode"],
+        "nested": {"deep": [[1, 2.5, -3], {"k": null, "t": true}], "big": 9_007_199_254_740_993_u64},
+        "blob": "x".repeat(64 * 1024),
+    });
+    let u = store
+        .record_login(&LoginRecord {
+            email: "zoë@例え.jp".into(),
+            name: Some("Zoë O'Brien".into()),
+            idp_id: Uuid::new_v4(),
+            identity: identity.clone(),
+            at: i64::MAX,
+        })
+        .await
+        .unwrap();
+    let stored = store.get_user(u.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_seen_identity, Some(identity.clone()));
+    assert_eq!(stored.last_login_at, Some(i64::MAX));
+    assert_eq!(stored.name.as_deref(), Some("Zoë O'Brien"));
+    assert_eq!(
+        store
+            .find_user_by_email("zoë@例え.jp")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(u.id)
+    );
+
+    let s = SessionRecord {
+        id: "weird id ' \" ; --".into(),
+        identity,
+        created_at: i64::MIN,
+        ..session("x", u.id, 0, 1)
+    };
+    store.create_session(&s).await.unwrap();
+    assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
+}
+
+/// Everything written before the store is closed is there after it is opened again, and opening
+/// an already migrated database works. `url` names a persistent database that is empty at first.
+pub async fn durability(url: &str) {
+    let idp = login_method("Example IdP", 1);
+    let app = application("whoami", 'd', 2);
+    let key = SigningKeyRecord {
+        kid: "durable-kid".into(),
+        alg: "EdDSA".into(),
+        sealed_private_key: vec![9; 48],
+        created_at: 3,
+        retired_at: None,
+    };
+    let log = auth_log(5, Some("alice@example.com"), true, Some(app.id));
+
+    let (user, session_record) = {
+        let store = crate::open(url).await.unwrap();
+        let store = store.as_ref();
+        store.upsert_login_method(&idp).await.unwrap();
+        store.upsert_application(&app).await.unwrap();
+        let user = store
+            .record_login(&login("alice@example.com", Some("Alice"), idp.id, 4))
+            .await
+            .unwrap();
+        let s = session("durable-nonce", user.id, 4, i64::MAX);
+        store.create_session(&s).await.unwrap();
+        assert!(store.revoke_session(&s.id, 6).await.unwrap());
+        store.insert_signing_key(&key).await.unwrap();
+        store.insert_auth_log(&log).await.unwrap();
+        store
+            .put_setting("account_id", "acc-durable")
+            .await
+            .unwrap();
+        store.close().await;
+        (
+            user,
+            SessionRecord {
+                revoked_at: Some(6),
+                ..s
+            },
+        )
+    };
+
+    let store = crate::open(url).await.unwrap();
+    let store = store.as_ref();
+    assert_eq!(store.list_login_methods().await.unwrap(), vec![idp]);
+    assert_eq!(store.list_applications().await.unwrap(), vec![app]);
+    assert_eq!(store.list_users().await.unwrap(), vec![user.clone()]);
+    assert_eq!(store.list_user_identities(user.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store.get_session("durable-nonce").await.unwrap(),
+        Some(session_record)
+    );
+    assert_eq!(
+        store.list_revoked_sessions(100).await.unwrap(),
+        vec![RevokedSession {
+            id: "durable-nonce".into(),
+            expires_at: i64::MAX
+        }]
+    );
+    assert_eq!(store.list_signing_keys().await.unwrap(), vec![key]);
+    assert_eq!(
+        store
+            .list_auth_logs(&AuthLogQuery::default())
+            .await
+            .unwrap(),
+        vec![log]
+    );
+    assert_eq!(
+        store.get_setting("account_id").await.unwrap().as_deref(),
+        Some("acc-durable")
+    );
+    store.close().await;
+}

@@ -1,0 +1,630 @@
+//! The SQLite backend: one database file in WAL mode, written with `synchronous = FULL` so that an
+//! acknowledged write survives a crash or power loss.
+//!
+//! The SQL here sticks to what PostgreSQL also accepts (`$n` parameters, `ON CONFLICT ... DO
+//! UPDATE`, `RETURNING`); only connection set-up and `BEGIN IMMEDIATE` are SQLite's own.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use uuid::Uuid;
+
+use crate::feed::ChangeFeed;
+use crate::records::{
+    ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, IdentityRecord, LoginMethodRecord,
+    LoginRecord, RevokedSession, SessionRecord, SigningKeyRecord, UserRecord,
+};
+use crate::rows::{
+    ApplicationRow, AuthLogRow, IdentityRow, LoginMethodRow, SessionRow, SigningKeyRow, UserRow,
+    bool_int, convert_all, json_text,
+};
+use crate::{Store, StoreError, UniqueKey};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a writer waits for another connection's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections to a database file. WAL lets readers run beside the single writer; more connections
+/// than this would only queue on the write lock.
+const FILE_CONNECTIONS: u32 = 4;
+
+pub(crate) struct SqliteStore {
+    pool: SqlitePool,
+    feed: ChangeFeed,
+}
+
+impl SqliteStore {
+    /// Connects to the database `url` names and brings its schema up to date.
+    pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .create_if_missing(true);
+
+        let pool = if is_memory_url(url) {
+            // An in-memory database lives only as long as a connection to it: keep exactly one,
+            // forever, so every query sees the same database.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+        } else {
+            if let Some(dir) = options
+                .get_filename()
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                create_dir(dir).await?;
+            }
+            SqlitePoolOptions::new()
+                .max_connections(FILE_CONNECTIONS)
+                .connect_with(options)
+                .await
+        }
+        .map_err(db_error)?;
+
+        MIGRATOR.run(&pool).await?;
+        tracing::debug!(memory = is_memory_url(url), "sqlite store opened");
+        Ok(Self {
+            pool,
+            feed: ChangeFeed::new(),
+        })
+    }
+
+    /// Starts a write transaction that takes the write lock at once, so that it waits for (rather
+    /// than fails against) a concurrent writer.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_error)
+    }
+}
+
+fn is_memory_url(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:");
+    rest == ":memory:" || rest == "//:memory:" || url.contains("mode=memory")
+}
+
+async fn create_dir(dir: &Path) -> Result<(), StoreError> {
+    tokio::fs::create_dir_all(dir).await.map_err(|e| {
+        StoreError::Database(format!(
+            "cannot create the database directory {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+/// Maps a driver error; uniqueness violations become [`StoreError::Conflict`] naming the rule.
+fn db_error(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict(unique_key(d.message()));
+    }
+    StoreError::Database(e.to_string())
+}
+
+/// SQLite names the violated rule as `UNIQUE constraint failed: table.column`.
+fn unique_key(message: &str) -> UniqueKey {
+    match message.rsplit(": ").next().unwrap_or_default() {
+        "login_methods.name" => UniqueKey::LoginMethodName,
+        "applications.name" => UniqueKey::ApplicationName,
+        "applications.aud" => UniqueKey::ApplicationAud,
+        "users.email" => UniqueKey::UserEmail,
+        "sessions.id" => UniqueKey::SessionId,
+        "signing_keys.kid" => UniqueKey::SigningKeyId,
+        "auth_logs.id" => UniqueKey::AuthLogId,
+        _ => UniqueKey::Other,
+    }
+}
+
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn upsert_login_method(&self, m: &LoginMethodRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_methods (id, name, kind, config, read_only, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (id) DO UPDATE SET
+                 name = excluded.name,
+                 kind = excluded.kind,
+                 config = excluded.config,
+                 read_only = excluded.read_only,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(m.id.to_string())
+        .bind(&m.name)
+        .bind(&m.kind)
+        .bind(json_text(&m.config))
+        .bind(bool_int(m.read_only))
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        self.feed.publish(Change::ConfigChanged);
+        Ok(())
+    }
+
+    async fn list_login_methods(&self) -> Result<Vec<LoginMethodRecord>, StoreError> {
+        let rows: Vec<LoginMethodRow> = sqlx::query_as(
+            "SELECT id, name, kind, config, read_only, created_at, updated_at
+             FROM login_methods ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        convert_all(rows)
+    }
+
+    async fn find_login_method_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<LoginMethodRecord>, StoreError> {
+        let row: Option<LoginMethodRow> = sqlx::query_as(
+            "SELECT id, name, kind, config, read_only, created_at, updated_at
+             FROM login_methods WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(LoginMethodRecord::try_from).transpose()
+    }
+
+    async fn delete_login_method(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM login_methods WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            self.feed.publish(Change::ConfigChanged);
+        }
+        Ok(deleted)
+    }
+
+    async fn upsert_application(&self, a: &ApplicationRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO applications
+                 (id, name, aud, domain, config, read_only, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET
+                 name = excluded.name,
+                 aud = excluded.aud,
+                 domain = excluded.domain,
+                 config = excluded.config,
+                 read_only = excluded.read_only,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(a.id.to_string())
+        .bind(&a.name)
+        .bind(&a.aud)
+        .bind(&a.domain)
+        .bind(json_text(&a.config))
+        .bind(bool_int(a.read_only))
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        self.feed.publish(Change::ConfigChanged);
+        Ok(())
+    }
+
+    async fn list_applications(&self) -> Result<Vec<ApplicationRecord>, StoreError> {
+        let rows: Vec<ApplicationRow> = sqlx::query_as(
+            "SELECT id, name, aud, domain, config, read_only, created_at, updated_at
+             FROM applications ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        convert_all(rows)
+    }
+
+    async fn find_application_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
+        let row: Option<ApplicationRow> = sqlx::query_as(
+            "SELECT id, name, aud, domain, config, read_only, created_at, updated_at
+             FROM applications WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(ApplicationRecord::try_from).transpose()
+    }
+
+    async fn delete_application(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM applications WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            self.feed.publish(Change::ConfigChanged);
+        }
+        Ok(deleted)
+    }
+
+    async fn record_login(&self, login: &LoginRecord) -> Result<UserRecord, StoreError> {
+        let identity = json_text(&login.identity);
+        let mut tx = self.begin_write().await?;
+        // One statement decides between "new user" and "returning user", so two first logins
+        // racing on one email cannot create two users.
+        let row: UserRow = sqlx::query_as(
+            "INSERT INTO users
+                 (id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat)
+             VALUES ($1, $2, $3, $4, $4, $4, $5, 1)
+             ON CONFLICT (email) DO UPDATE SET
+                 name = COALESCE(excluded.name, users.name),
+                 updated_at = excluded.updated_at,
+                 last_login_at = excluded.last_login_at,
+                 last_seen_identity = excluded.last_seen_identity,
+                 seat = 1
+             RETURNING id, email, name, created_at, updated_at, last_login_at,
+                       last_seen_identity, seat",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(&login.email)
+        .bind(&login.name)
+        .bind(login.at)
+        .bind(&identity)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let user = UserRecord::try_from(row)?;
+
+        sqlx::query(
+            "INSERT INTO identities (id, user_id, idp_id, identity, seen_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(user.id.to_string())
+        .bind(login.idp_id.to_string())
+        .bind(&identity)
+        .bind(login.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(user)
+    }
+
+    async fn get_user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat
+             FROM users WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(UserRecord::try_from).transpose()
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat
+             FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(UserRecord::try_from).transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat
+             FROM users ORDER BY email",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        convert_all(rows)
+    }
+
+    async fn list_user_identities(&self, user_id: Uuid) -> Result<Vec<IdentityRecord>, StoreError> {
+        // Identities of one user share no insertion sequence; the id breaks ties in seen_at only
+        // to keep the order stable.
+        let rows: Vec<IdentityRow> = sqlx::query_as(
+            "SELECT id, user_id, idp_id, identity, seen_at
+             FROM identities WHERE user_id = $1 ORDER BY seen_at DESC, id DESC",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        convert_all(rows)
+    }
+
+    async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions
+                 (id, user_id, idp_id, identity, created_at, expires_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&s.id)
+        .bind(s.user_id.to_string())
+        .bind(s.idp_id.to_string())
+        .bind(json_text(&s.identity))
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_foreign_key_violation(&e) {
+                StoreError::NotFound("user")
+            } else {
+                db_error(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let row: Option<SessionRow> = sqlx::query_as(
+            "SELECT id, user_id, idp_id, identity, created_at, expires_at, revoked_at
+             FROM sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(SessionRecord::try_from).transpose()
+    }
+
+    async fn revoke_session(&self, id: &str, at: i64) -> Result<bool, StoreError> {
+        let expires_at: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = $2
+             WHERE id = $1 AND revoked_at IS NULL
+             RETURNING expires_at",
+        )
+        .bind(id)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        match expires_at {
+            Some(expires_at) => {
+                self.feed.publish(Change::SessionRevoked {
+                    id: id.to_owned(),
+                    expires_at,
+                });
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn revoke_user_sessions(&self, user_id: Uuid, at: i64) -> Result<u64, StoreError> {
+        let revoked: Vec<(String, i64)> = sqlx::query_as(
+            "UPDATE sessions SET revoked_at = $2
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+             RETURNING id, expires_at",
+        )
+        .bind(user_id.to_string())
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let count = revoked.len() as u64;
+        for (id, expires_at) in revoked {
+            self.feed.publish(Change::SessionRevoked { id, expires_at });
+        }
+        Ok(count)
+    }
+
+    async fn list_revoked_sessions(&self, now: i64) -> Result<Vec<RevokedSession>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, expires_at FROM sessions
+             WHERE revoked_at IS NOT NULL AND expires_at > $1
+             ORDER BY expires_at, id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, expires_at)| RevokedSession { id, expires_at })
+            .collect())
+    }
+
+    async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, sealed_private_key, created_at, retired_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&k.kid)
+        .bind(&k.alg)
+        .bind(&k.sealed_private_key)
+        .bind(k.created_at)
+        .bind(k.retired_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        self.feed.publish(Change::SigningKeysChanged);
+        Ok(())
+    }
+
+    async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, alg, sealed_private_key, created_at, retired_at
+             FROM signing_keys ORDER BY created_at DESC, kid DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(SigningKeyRecord::from).collect())
+    }
+
+    async fn retire_signing_key(&self, kid: &str, at: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE signing_keys SET retired_at = $2 WHERE kid = $1")
+            .bind(kid)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("signing key"));
+        }
+        self.feed.publish(Change::SigningKeysChanged);
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("signing key"));
+        }
+        self.feed.publish(Change::SigningKeysChanged);
+        Ok(())
+    }
+
+    async fn insert_auth_log(&self, e: &AuthLogRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO auth_logs
+                 (id, ray_id, created_at, user_email, user_id, ip_address, app_uid, app_domain,
+                  app_name, connection, idp_id, action, allowed, reason, country)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(e.id.to_string())
+        .bind(&e.ray_id)
+        .bind(e.created_at)
+        .bind(&e.user_email)
+        .bind(e.user_id.map(|u| u.to_string()))
+        .bind(&e.ip_address)
+        .bind(e.app_uid.map(|u| u.to_string()))
+        .bind(&e.app_domain)
+        .bind(&e.app_name)
+        .bind(&e.connection)
+        .bind(e.idp_id.map(|u| u.to_string()))
+        .bind(&e.action)
+        .bind(bool_int(e.allowed))
+        .bind(&e.reason)
+        .bind(&e.country)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn list_auth_logs(&self, q: &AuthLogQuery) -> Result<Vec<AuthLogRecord>, StoreError> {
+        // Two fixed statements rather than SQL assembled at run time: an unset filter is a NULL
+        // parameter that matches everything.
+        let sql = if q.descending {
+            "SELECT id, ray_id, created_at, user_email, user_id, ip_address, app_uid, app_domain,
+                    app_name, connection, idp_id, action, allowed, reason, country
+             FROM auth_logs
+             WHERE ($1 IS NULL OR created_at >= $1)
+               AND ($2 IS NULL OR created_at <= $2)
+               AND ($3 IS NULL OR user_email = $3)
+               AND ($4 IS NULL OR allowed = $4)
+               AND ($5 IS NULL OR app_uid = $5)
+             ORDER BY created_at DESC, seq DESC
+             LIMIT $6"
+        } else {
+            "SELECT id, ray_id, created_at, user_email, user_id, ip_address, app_uid, app_domain,
+                    app_name, connection, idp_id, action, allowed, reason, country
+             FROM auth_logs
+             WHERE ($1 IS NULL OR created_at >= $1)
+               AND ($2 IS NULL OR created_at <= $2)
+               AND ($3 IS NULL OR user_email = $3)
+               AND ($4 IS NULL OR allowed = $4)
+               AND ($5 IS NULL OR app_uid = $5)
+             ORDER BY created_at ASC, seq ASC
+             LIMIT $6"
+        };
+        let rows: Vec<AuthLogRow> = sqlx::query_as(sql)
+            .bind(q.since)
+            .bind(q.until)
+            .bind(&q.email)
+            .bind(q.allowed.map(bool_int))
+            .bind(q.app_uid.map(|u| u.to_string()))
+            .bind(i64::from(q.effective_limit()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        convert_all(rows)
+    }
+
+    async fn delete_auth_logs_before(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM auth_logs WHERE created_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        self.feed.publish(Change::ConfigChanged);
+        Ok(())
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.feed.subscribe()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests;
