@@ -11,10 +11,32 @@
 //! gateway's own request path.
 
 mod html;
+mod idp;
 mod origin;
 
 pub use html::escape as html_escape;
+pub use idp::{
+    ACCESS_TOKEN_LIFETIME, CODE_LIFETIME, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DemoIdp, DemoUser,
+    ID_TOKEN_LIFETIME, IdTokenHook, IdpOptions, demo_users,
+};
 pub use origin::{MAX_ECHO_BODY, origin_router};
+pub use portcullis_jose::{Algorithm, JwkSet, SigningKey};
+
+/// Why the demo identity provider could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// An [`IdpOptions`] field does not make sense; `field` names it.
+    #[error("demo identity provider option `{field}`: {reason}")]
+    InvalidOption {
+        /// The offending field of [`IdpOptions`].
+        field: &'static str,
+        /// What is wrong and what would be valid.
+        reason: String,
+    },
+    /// Generating or using the signing key failed.
+    #[error("demo identity provider signing key: {0}")]
+    Key(#[from] portcullis_jose::JoseError),
+}
 
 /// Serves `router` on `listener` until the task is dropped or the listener fails.
 ///
