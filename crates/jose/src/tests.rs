@@ -613,6 +613,12 @@ fn rsa_keys_below_2048_bits_and_broken_keys_are_skipped() {
     off_curve.y = Some(b64::encode(&y));
     let mut short_x = ec.clone();
     short_x.x = Some(b64::encode(&[1u8; 31]));
+    // The same 65 point bytes, split at the wrong place between x and y.
+    let mut shifted = ec.clone();
+    let x = b64::decode_jwk_member(ec.x.as_ref().unwrap()).unwrap();
+    let y = b64::decode_jwk_member(ec.y.as_ref().unwrap()).unwrap();
+    shifted.x = Some(b64::encode(&[&x[..], &y[..1]].concat()));
+    shifted.y = Some(b64::encode(&y[1..]));
     let mut p256k = ec.clone();
     p256k.crv = Some("secp256k1".into());
     let oct = Jwk {
@@ -627,13 +633,23 @@ fn rsa_keys_below_2048_bits_and_broken_keys_are_skipped() {
     let mut no_e = good;
     no_e.e = None;
     let set = KeySet::from_jwks(&JwkSet {
-        keys: vec![off_curve, short_x, p256k, oct, rsa_alg_on_ec, enc_alg, no_e],
+        keys: vec![
+            off_curve,
+            short_x,
+            shifted,
+            p256k,
+            oct,
+            rsa_alg_on_ec,
+            enc_alg,
+            no_e,
+        ],
     });
     assert!(set.is_empty());
     let kinds: Vec<&str> = set.skipped().iter().map(|(_, e)| e.kind()).collect();
     assert_eq!(
         kinds,
         [
+            "invalid_key_member",
             "invalid_key_member",
             "invalid_key_member",
             "unsupported_curve",
