@@ -331,7 +331,8 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 /// Normalises a request path before routing, so that the gateway and the origin agree on which
 /// application a request belongs to: drops the query and fragment, decodes percent-encoded
 /// unreserved characters (`%61` → `a`, `%2E` → `.`), resolves `.` and `..` segments and merges
-/// repeated slashes. `%2F` stays encoded. Borrows when the path is already normal.
+/// repeated slashes; a `%` that starts no escape becomes `%25`. `%2F` stays encoded. Borrows
+/// when the path is already normal.
 ///
 /// Call it on every request and forward the normalised path to the origin: routing on one
 /// spelling and forwarding another is how `/public/../admin` reaches an admin page under the
@@ -398,6 +399,18 @@ fn decode_unreserved(path: &str) -> Cow<'_, str> {
             if decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded) {
                 out.push(char::from(decoded));
                 index += 3;
+                continue;
+            }
+        }
+        if bytes[index] == b'%' {
+            // A '%' that starts no escape is written as one, so that the result is a fixed
+            // point: "%4%41" would otherwise become "%4A", which decodes again to "J".
+            let escapes_next = index + 2 < bytes.len()
+                && hex(bytes[index + 1]).is_some()
+                && hex(bytes[index + 2]).is_some();
+            if !escapes_next {
+                out.push_str("%25");
+                index += 1;
                 continue;
             }
         }
@@ -812,9 +825,10 @@ mod tests {
             ("/../../admin", "/admin"),
             ("/a/..", "/"),
             ("/a%2Fb", "/a%2Fb"),
-            ("/a%zz", "/a%zz"),
-            ("/a%4", "/a%4"),
-            ("/a%", "/a%"),
+            ("/a%zz", "/a%25zz"),
+            ("/a%4", "/a%254"),
+            ("/a%", "/a%25"),
+            ("/%4%41", "/%254A"),
             ("/caf\u{e9}/%7euser", "/caf\u{e9}/~user"),
             ("/.well-known/x", "/.well-known/x"),
             ("relative", "/relative"),
