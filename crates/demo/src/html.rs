@@ -36,12 +36,12 @@ impl Banner {
     fn text(self) -> &'static str {
         match self {
             Banner::Idp => {
-                "Demo identity provider for trying Portcullis out. Not for production: the \
-                 users, passwords and keys are throwaway and live in memory."
+                "This is the demo identity provider for trying Portcullis out: its users, \
+                 passwords and keys are throwaway and live in memory."
             }
             Banner::Origin => {
-                "Demo origin for trying Portcullis out. Not for production: it shows every \
-                 header it receives, including tokens."
+                "This is the demo app for trying Portcullis out: it shows every header it \
+                 receives, tokens included."
             }
         }
     }
@@ -89,7 +89,7 @@ pub(crate) fn page(banner: Banner, title: &str, body_html: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"robots\" content=\"noindex\">\
          <title>{title}</title><style>{STYLE}</style></head><body>\
-         <p class=\"banner\" role=\"note\"><strong>Demo</strong> — {banner}</p>\
+         <p class=\"banner\" role=\"note\"><strong>Demo — not for production.</strong> {banner}</p>\
          <main><h1>{title}</h1>{body_html}</main></body></html>\n",
         banner = escape(banner.text()),
     )
@@ -154,6 +154,6 @@ mod tests {
         let html = page(Banner::Origin, "<b>t</b>", "<p>ok</p>");
         assert!(html.contains("<title>&lt;b&gt;t&lt;/b&gt;</title>"));
         assert!(html.contains("<p>ok</p>"));
-        assert!(html.contains("Not for production"));
+        assert!(html.contains("not for production"));
     }
 }

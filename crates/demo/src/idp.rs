@@ -242,7 +242,6 @@ struct CodeGrant {
 
 struct AccessGrant {
     username: String,
-    scope: String,
     expires_at: u64,
 }
 
@@ -1155,7 +1154,6 @@ async fn token(State(idp): State<DemoIdp>, headers: HeaderMap, body: Bytes) -> R
         let mut tables = idp.tables();
         let access = AccessGrant {
             username: grant.username.clone(),
-            scope: grant.request.scope.clone(),
             expires_at: now + ACCESS_TOKEN_LIFETIME.as_secs(),
         };
         insert_bounded(&mut tables.tokens, now, access_token.clone(), access);
@@ -1204,11 +1202,7 @@ async fn userinfo(State(idp): State<DemoIdp>, headers: HeaderMap) -> Response {
     let username = {
         let tables = idp.tables();
         match tables.tokens.get(&bearer) {
-            Some(grant)
-                if grant.expires_at > now && grant.scope.split(' ').any(|s| s == "openid") =>
-            {
-                grant.username.clone()
-            }
+            Some(grant) if grant.expires_at > now => grant.username.clone(),
             _ => return unauthorized("Bearer realm=\"demo-idp\", error=\"invalid_token\""),
         }
     };

@@ -250,6 +250,14 @@ async fn full_flow(alg: Algorithm, auth: fn() -> Auth<'static>) {
     let info: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(info["sub"], "alice");
     assert_eq!(info["email"], "alice@example.com");
+
+    idp.advance_clock(ACCESS_TOKEN_LIFETIME);
+    let request = Request::builder()
+        .uri("/userinfo")
+        .header("authorization", format!("Bearer {access_token}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&router, request).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -437,7 +445,7 @@ async fn unregistered_redirect_uris_get_a_page_not_a_redirect() {
         assert!(headers.get(header::LOCATION).is_none());
         let html = String::from_utf8(body.to_vec()).unwrap();
         assert!(html.contains("not registered"));
-        assert!(html.contains("Not for production"));
+        assert!(html.contains("not for production"));
     }
     let (status, headers, _) = call(&router, get(&authorize_uri(&[("redirect_uri", "")]))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -559,6 +567,31 @@ async fn token_endpoint_refuses_other_grants_and_bodies() {
     );
     let (_, _, body) = redeem(&router, basic(), &[("code", "made-up")]).await;
     assert_eq!(body["error"], "invalid_grant");
+    let code = code_for(&router, &[]).await;
+    let twice = format!(
+        "{}&code={code}",
+        form(&[
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", REDIRECT),
+            ("code", &code)
+        ])
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("{DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET}"))
+            ),
+        )
+        .body(Body::from(twice))
+        .unwrap();
+    let (status, _, body) = call(&router, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("invalid_request"));
     let request = Request::builder()
         .method("POST")
         .uri("/token")
@@ -629,7 +662,7 @@ async fn login_form_checks_the_password_and_is_single_use() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
     let html = String::from_utf8(body.to_vec()).unwrap();
-    assert!(html.contains("Not for production"));
+    assert!(html.contains("not for production"));
     assert!(html.contains("<label for=\"password\">"));
     assert!(html.contains("<strong>alice</strong> — password <code>alice</code>"));
     assert!(html.contains("value=\"bob\""));
@@ -769,4 +802,48 @@ fn form_decoding_of_basic_credentials() {
     assert_eq!(form_decode("a+b%3Ac%25").as_deref(), Some("a b:c%"));
     assert_eq!(form_decode("%zz"), None);
     assert_eq!(form_decode("%4"), None);
+}
+
+/// One HTTP/1.1 request over a real socket; returns the status line and the rest.
+async fn raw_http(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8(response).unwrap()
+}
+
+#[tokio::test]
+async fn serves_over_a_real_listener() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut opts = options(Algorithm::Es384);
+    opts.issuer = format!("http://{addr}");
+    opts.auto_login = None;
+    let idp = DemoIdp::new(opts).unwrap();
+    let server = tokio::spawn(crate::serve(listener, idp.router()));
+
+    let response = raw_http(
+        addr,
+        &format!(
+            "GET /.well-known/openid-configuration HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(&format!("\"jwks_uri\":\"http://{addr}/jwks\"")));
+
+    let response = raw_http(
+        addr,
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+            authorize_uri(&[])
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("content-security-policy: default-src 'none'"));
+    assert!(response.contains("<form method=\"post\" action=\"/login\">"));
+    server.abort();
 }
