@@ -179,18 +179,18 @@ fn unix_seconds(t: SystemTime) -> i64 {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use portcullis_jose::{JwkSet, SigningKey};
     use serde_json::json;
 
     use super::*;
 
-    pub(crate) const NOW: u64 = 1_750_000_000;
+    const NOW: u64 = 1_750_000_000;
     const ISS: &str = "https://idp.example.com";
     const CLIENT: &str = "portcullis";
     const NONCE: &str = "n-0S6_WzA2Mj";
 
-    pub(crate) fn now() -> SystemTime {
+    fn now() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(NOW)
     }
 
