@@ -1,1 +1,23 @@
-//! placeholder
+//! Portcullis, the gateway: configuration, listeners, the proxy data plane for application
+//! domains, the `/cdn-cgi/access/*` endpoints and login flow on the team domain, and the demo.
+//!
+//! This crate is the only one that knows HTTP servers. Decisions live elsewhere: policies in
+//! `portcullis-core`, tokens in `portcullis-jose`, the OIDC relying party in `portcullis-oidc`,
+//! persistence in `portcullis-store`.
+
+pub mod access;
+pub mod config;
+pub mod cookies;
+pub mod demo;
+pub mod gateway;
+pub mod keys;
+pub mod proxy;
+pub mod respond;
+pub mod run;
+pub mod seal;
+pub mod server;
+pub mod tokens;
+
+pub use config::Config;
+pub use gateway::Gateway;
+pub use run::Running;

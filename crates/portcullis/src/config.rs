@@ -1,0 +1,841 @@
+//! Configuration: what the operator writes (`portcullis.toml` plus `PORTCULLIS_*` environment
+//! overrides), validated into a typed [`Config`].
+//!
+//! The raw structs mirror the file one to one and refuse unknown keys, so a typo is an error that
+//! names the key instead of a silently ignored setting. Validation turns strings into typed values
+//! (socket addresses, URLs, durations, domain patterns, policies) and every error names the key
+//! and says what would be valid.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portcullis_core::{DomainPattern, Policy, parse_go_duration};
+use portcullis_jose::Algorithm;
+use portcullis_oidc::{ProviderConfig, TokenAuthMethod};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+use uuid::Uuid;
+
+/// A configuration problem, phrased for the operator: the key, what is wrong, what would do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("`{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the operator writes.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub identity_providers: Vec<RawIdentityProvider>,
+    #[serde(default)]
+    pub applications: Vec<RawApplication>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Host where login, callback, certs (and later SCIM and admin) live.
+    pub team_domain: Option<String>,
+    /// Plain-HTTP listener address.
+    pub listen: Option<String>,
+    /// HTTPS listener.
+    pub tls: Option<RawTls>,
+    /// How browsers reach the team domain, when it differs from what the listener implies.
+    pub public_url: Option<String>,
+    /// Directory for the SQLite database and the generated secret key.
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://path` (default: `<data_dir>/portcullis.db`).
+    pub database_url: Option<String>,
+    /// 32 bytes, base64: seals login state, IdP secrets and signing keys at rest.
+    pub secret_key: Option<String>,
+    /// Global session duration (Go syntax, 15m … 720h). Default 24h.
+    pub session_duration: Option<String>,
+    /// Algorithm of the tokens we sign: RS256 (default), ES256 or EdDSA.
+    pub signing_alg: Option<String>,
+    /// How often the signing key rotates. Default 1008h (six weeks).
+    pub key_rotation_interval: Option<String>,
+    /// Clock skew allowed when checking ID tokens. Default 60s.
+    pub clock_skew: Option<String>,
+    /// `current_thread` (default) or `multi_thread`.
+    pub runtime: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// HTTPS listener address. Default `0.0.0.0:8443`.
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentityProvider {
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub config: RawOidcConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidcConfig {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub auth_url: Option<String>,
+    pub token_url: Option<String>,
+    pub certs_url: Option<String>,
+    pub discovery_url: Option<String>,
+    pub issuer: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub pkce_enabled: bool,
+    pub email_claim_name: Option<String>,
+    #[serde(default)]
+    pub claims: Vec<String>,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApplication {
+    pub name: String,
+    pub domain: String,
+    pub origin: String,
+    pub aud: Option<String>,
+    pub session_duration: Option<String>,
+    #[serde(default)]
+    pub allowed_idps: Vec<String>,
+    #[serde(default)]
+    pub auto_redirect_to_identity: bool,
+    /// `lax` (default), `strict` or `none`.
+    pub same_site_cookie_attribute: Option<String>,
+    pub http_only_cookie_attribute: Option<bool>,
+    pub custom_deny_message: Option<String>,
+    pub custom_deny_url: Option<String>,
+    #[serde(default)]
+    pub policies: Vec<Policy>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the gateway runs on.
+
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub identity_providers: Vec<IdentityProviderConfig>,
+    pub applications: Vec<ApplicationConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Lower-case host of the team domain, without port.
+    pub team_domain: String,
+    pub listen: Option<SocketAddr>,
+    pub tls: Option<TlsConfig>,
+    /// `scheme://host[:port]` without a trailing slash: the `iss` of our tokens.
+    pub team_url: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub secret_key: Option<SecretString>,
+    pub session_duration: Duration,
+    pub signing_alg: Algorithm,
+    pub key_rotation_interval: Duration,
+    pub clock_skew: Duration,
+    pub runtime: RuntimeShape,
+}
+
+impl ServerConfig {
+    /// Whether browsers reach us over HTTPS (cookies get `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.team_url.starts_with("https://")
+    }
+
+    /// `:port` as browsers see it, or empty for the scheme's default port.
+    pub fn public_port_suffix(&self) -> &str {
+        let without_scheme = self
+            .team_url
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or(&self.team_url);
+        match without_scheme.rfind(':') {
+            Some(i) if !without_scheme[i..].contains(']') => &without_scheme[i..],
+            _ => "",
+        }
+    }
+
+    /// The URL of a host served by this gateway, with the team URL's scheme and port.
+    pub fn url_for_host(&self, host: &str) -> String {
+        let scheme = if self.is_https() { "https" } else { "http" };
+        format!("{scheme}://{host}{}", self.public_port_suffix())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeShape {
+    CurrentThread,
+    MultiThread,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentityProviderConfig {
+    pub id: Option<Uuid>,
+    pub name: String,
+    pub provider: ProviderConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+impl SameSite {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplicationConfig {
+    pub name: String,
+    pub domain: String,
+    pub pattern: DomainPattern,
+    pub origin: Url,
+    pub aud: Option<String>,
+    pub session_duration: Duration,
+    /// Names or ids of the login methods allowed; empty = all.
+    pub allowed_idps: Vec<String>,
+    pub auto_redirect_to_identity: bool,
+    pub same_site: SameSite,
+    pub http_only: bool,
+    pub custom_deny_message: Option<String>,
+    pub custom_deny_url: Option<Url>,
+    pub policies: Vec<Policy>,
+}
+
+const MAX_SESSION: Duration = Duration::from_secs(31 * 24 * 3600);
+
+impl Config {
+    /// Reads the file, applies `PORTCULLIS_*` overrides from `env`, and validates.
+    pub fn load(path: &Path, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let raw = Self::parse_toml(&text, &path.display().to_string())?;
+        Self::from_raw(raw, env)
+    }
+
+    pub fn parse_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Applies the environment and validates.
+    pub fn from_raw(mut raw: RawConfig, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        apply_env(&mut raw, env)?;
+        validate(raw)
+    }
+}
+
+/// The process environment as pairs, for [`Config::load`].
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("PORTCULLIS_"))
+        .collect()
+}
+
+/// Environment variable name for a login method's client secret.
+pub fn idp_secret_env_name(idp_name: &str) -> String {
+    let mut name = String::from("PORTCULLIS_IDP_");
+    for c in idp_name.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_uppercase());
+        } else {
+            name.push('_');
+        }
+    }
+    name.push_str("_CLIENT_SECRET");
+    name
+}
+
+fn apply_env(raw: &mut RawConfig, env: &[(String, String)]) -> Result<(), ConfigError> {
+    for (key, value) in env {
+        let s = &mut raw.server;
+        let v = Some(value.clone());
+        match key.as_str() {
+            "PORTCULLIS_TEAM_DOMAIN" => s.team_domain = v,
+            "PORTCULLIS_LISTEN" => s.listen = v,
+            "PORTCULLIS_PUBLIC_URL" => s.public_url = v,
+            "PORTCULLIS_DATA_DIR" => s.data_dir = Some(PathBuf::from(value)),
+            "PORTCULLIS_DATABASE_URL" => s.database_url = v,
+            "PORTCULLIS_SECRET_KEY" => s.secret_key = v,
+            "PORTCULLIS_SESSION_DURATION" => s.session_duration = v,
+            "PORTCULLIS_SIGNING_ALG" => s.signing_alg = v,
+            "PORTCULLIS_KEY_ROTATION_INTERVAL" => s.key_rotation_interval = v,
+            "PORTCULLIS_CLOCK_SKEW" => s.clock_skew = v,
+            "PORTCULLIS_RUNTIME" => s.runtime = v,
+            "PORTCULLIS_LOG" | "PORTCULLIS_LOG_FORMAT" | "PORTCULLIS_CONFIG" => {}
+            other => {
+                let target = raw
+                    .identity_providers
+                    .iter_mut()
+                    .find(|idp| idp_secret_env_name(&idp.name) == other);
+                match target {
+                    Some(idp) => idp.config.client_secret = v,
+                    None => {
+                        return Err(invalid(
+                            other,
+                            "unknown PORTCULLIS_* environment variable; known: PORTCULLIS_TEAM_DOMAIN, \
+                             PORTCULLIS_LISTEN, PORTCULLIS_PUBLIC_URL, PORTCULLIS_DATA_DIR, \
+                             PORTCULLIS_DATABASE_URL, PORTCULLIS_SECRET_KEY, \
+                             PORTCULLIS_SESSION_DURATION, PORTCULLIS_SIGNING_ALG, \
+                             PORTCULLIS_KEY_ROTATION_INTERVAL, PORTCULLIS_CLOCK_SKEW, \
+                             PORTCULLIS_RUNTIME, PORTCULLIS_LOG, and \
+                             PORTCULLIS_IDP_<NAME>_CLIENT_SECRET for a declared login method",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn duration(key: &str, value: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => parse_go_duration(v).map_err(|e| {
+            invalid(
+                key,
+                format!("{e}; write a Go-style duration such as `24h`, `2h45m` or `30s`"),
+            )
+        }),
+    }
+}
+
+fn socket_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        invalid(
+            key,
+            format!("`{value}` is not an address:port such as `127.0.0.1:8080` or `[::]:443`"),
+        )
+    })
+}
+
+fn host_only(key: &str, value: &str) -> Result<String, ConfigError> {
+    let v = value.trim().to_ascii_lowercase();
+    if v.is_empty() {
+        return Err(invalid(key, "must not be empty; give a host name such as `auth.example.com`"));
+    }
+    if v.contains("://") || v.contains('/') || v.contains(':') || v.contains(char::is_whitespace) {
+        return Err(invalid(
+            key,
+            format!("`{value}` must be a bare host name such as `auth.example.com` (no scheme, port or path)"),
+        ));
+    }
+    Ok(v)
+}
+
+fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| {
+        invalid(key, format!("`{value}` is not a URL ({e}); write e.g. `https://idp.example.com/...`"))
+    })?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(invalid(key, format!("`{value}` must be an http:// or https:// URL")));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid(key, format!("`{value}` has no host")));
+    }
+    Ok(url)
+}
+
+fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let s = raw.server;
+    let team_domain = host_only(
+        "server.team_domain",
+        s.team_domain
+            .as_deref()
+            .ok_or_else(|| invalid("server.team_domain", "is required: the host where login, callback and certs live, e.g. `auth.example.com`"))?,
+    )?;
+    let listen = s
+        .listen
+        .as_deref()
+        .map(|v| socket_addr("server.listen", v))
+        .transpose()?;
+    let tls = match s.tls {
+        None => None,
+        Some(t) => {
+            for (k, p) in [("server.tls.cert", &t.cert), ("server.tls.key", &t.key)] {
+                if !p.is_file() {
+                    return Err(invalid(k, format!("{} is not a readable file (PEM expected)", p.display())));
+                }
+            }
+            Some(TlsConfig {
+                listen: socket_addr("server.tls.listen", t.listen.as_deref().unwrap_or("0.0.0.0:8443"))?,
+                cert: t.cert,
+                key: t.key,
+            })
+        }
+    };
+    let listen = match (&listen, &tls) {
+        (None, None) => Some(socket_addr("server.listen", "127.0.0.1:8080")?),
+        _ => listen,
+    };
+    let team_url = match s.public_url.as_deref() {
+        Some(u) => {
+            let url = http_url("server.public_url", u)?;
+            if url.host_str().map(|h| h.to_ascii_lowercase()) != Some(team_domain.clone()) {
+                return Err(invalid(
+                    "server.public_url",
+                    format!("host must be the team domain `{team_domain}`"),
+                ));
+            }
+            if url.path() != "/" || url.query().is_some() {
+                return Err(invalid("server.public_url", "must have no path or query, e.g. `https://auth.example.com`"));
+            }
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        None => match (&tls, &listen) {
+            (Some(t), _) => match t.listen.port() {
+                443 => format!("https://{team_domain}"),
+                p => format!("https://{team_domain}:{p}"),
+            },
+            (None, Some(l)) => match l.port() {
+                80 => format!("http://{team_domain}"),
+                p => format!("http://{team_domain}:{p}"),
+            },
+            (None, None) => format!("http://{team_domain}"),
+        },
+    };
+    let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+    let database_url = match s.database_url {
+        Some(u) if u.starts_with("sqlite:") => u,
+        Some(u) => {
+            return Err(invalid(
+                "server.database_url",
+                format!("`{}` is not supported; use `sqlite://path/to/portcullis.db`", redact_url(&u)),
+            ));
+        }
+        None => format!("sqlite://{}", data_dir.join("portcullis.db").display()),
+    };
+    let session_duration = duration(
+        "server.session_duration",
+        s.session_duration.as_deref(),
+        Duration::from_secs(24 * 3600),
+    )?;
+    if session_duration < Duration::from_secs(15 * 60) || session_duration > MAX_SESSION {
+        return Err(invalid("server.session_duration", "must be between 15m and 744h (one month)"));
+    }
+    let signing_alg = match s.signing_alg.as_deref().unwrap_or("RS256") {
+        "RS256" => Algorithm::Rs256,
+        "ES256" => Algorithm::Es256,
+        "EdDSA" => Algorithm::EdDsa,
+        other => {
+            return Err(invalid(
+                "server.signing_alg",
+                format!("`{other}` is not offered; choose RS256 (default, what Cloudflare uses), ES256 or EdDSA"),
+            ));
+        }
+    };
+    let key_rotation_interval = duration(
+        "server.key_rotation_interval",
+        s.key_rotation_interval.as_deref(),
+        Duration::from_secs(42 * 24 * 3600),
+    )?;
+    if key_rotation_interval < Duration::from_secs(3600) {
+        return Err(invalid("server.key_rotation_interval", "must be at least 1h"));
+    }
+    let clock_skew = duration("server.clock_skew", s.clock_skew.as_deref(), Duration::from_secs(60))?;
+    if clock_skew > Duration::from_secs(600) {
+        return Err(invalid("server.clock_skew", "must be at most 10m"));
+    }
+    let runtime = match s.runtime.as_deref().unwrap_or("current_thread") {
+        "current_thread" => RuntimeShape::CurrentThread,
+        "multi_thread" => RuntimeShape::MultiThread,
+        other => {
+            return Err(invalid(
+                "server.runtime",
+                format!("`{other}` is not a runtime shape; choose `current_thread` or `multi_thread`"),
+            ));
+        }
+    };
+    let server = ServerConfig {
+        team_domain,
+        listen,
+        tls,
+        team_url,
+        data_dir,
+        database_url,
+        secret_key: s.secret_key.map(SecretString::from),
+        session_duration,
+        signing_alg,
+        key_rotation_interval,
+        clock_skew,
+        runtime,
+    };
+
+    let mut identity_providers = Vec::new();
+    for (i, idp) in raw.identity_providers.into_iter().enumerate() {
+        identity_providers.push(validate_idp(i, idp, clock_skew)?);
+    }
+    for (i, a) in identity_providers.iter().enumerate() {
+        if identity_providers[..i].iter().any(|b| b.name == a.name) {
+            return Err(invalid(format!("identity_providers[{i}].name"), format!("`{}` is used twice; names must be unique", a.name)));
+        }
+        if a.id.is_some() && identity_providers[..i].iter().any(|b| b.id == a.id) {
+            return Err(invalid(format!("identity_providers[{i}].id"), "is used twice; ids must be unique"));
+        }
+    }
+
+    let mut applications = Vec::new();
+    for (i, app) in raw.applications.into_iter().enumerate() {
+        applications.push(validate_app(i, app, &identity_providers, &server)?);
+    }
+    for (i, a) in applications.iter().enumerate() {
+        if applications[..i].iter().any(|b| b.name == a.name) {
+            return Err(invalid(format!("applications[{i}].name"), format!("`{}` is used twice; names must be unique", a.name)));
+        }
+        if applications[..i].iter().any(|b| b.domain == a.domain) {
+            return Err(invalid(format!("applications[{i}].domain"), format!("`{}` is already the domain of another application", a.domain)));
+        }
+    }
+    Ok(Config {
+        server,
+        identity_providers,
+        applications,
+    })
+}
+
+fn redact_url(u: &str) -> String {
+    match Url::parse(u) {
+        Ok(mut url) => {
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+fn validate_idp(i: usize, raw: RawIdentityProvider, clock_skew: Duration) -> Result<IdentityProviderConfig, ConfigError> {
+    let key = |k: &str| format!("identity_providers[{i}].{k}");
+    if raw.name.trim().is_empty() {
+        return Err(invalid(key("name"), "must not be empty: it is shown to users on the login page"));
+    }
+    if raw.kind != "oidc" {
+        return Err(invalid(key("type"), format!("`{}` is not supported; this version supports `oidc`", raw.kind)));
+    }
+    let id = raw
+        .id
+        .as_deref()
+        .map(|v| Uuid::parse_str(v).map_err(|_| invalid(key("id"), format!("`{v}` is not a UUID"))))
+        .transpose()?;
+    let c = raw.config;
+    if c.client_id.trim().is_empty() {
+        return Err(invalid(key("config.client_id"), "must not be empty"));
+    }
+    let client_secret = c.client_secret.unwrap_or_default();
+    if client_secret.is_empty() {
+        return Err(invalid(
+            key("config.client_secret"),
+            format!("is required (or set {})", idp_secret_env_name(&raw.name)),
+        ));
+    }
+    let url_opt = |k: &str, v: &Option<String>| -> Result<Option<Url>, ConfigError> {
+        v.as_deref().map(|v| http_url(&key(&format!("config.{k}")), v)).transpose()
+    };
+    let auth_url = url_opt("auth_url", &c.auth_url)?;
+    let token_url = url_opt("token_url", &c.token_url)?;
+    let certs_url = url_opt("certs_url", &c.certs_url)?;
+    let discovery_url = url_opt("discovery_url", &c.discovery_url)?;
+    if let Some(iss) = &c.issuer {
+        http_url(&key("config.issuer"), iss)?;
+    }
+    if discovery_url.is_none() && c.issuer.is_none() {
+        for (k, v) in [("auth_url", &auth_url), ("token_url", &token_url), ("certs_url", &certs_url)] {
+            if v.is_none() {
+                return Err(invalid(
+                    key(&format!("config.{k}")),
+                    "is required unless `discovery_url` or `issuer` is given (they fill it from the IdP's discovery document)",
+                ));
+            }
+        }
+    }
+    let token_auth = match c.token_endpoint_auth_method.as_deref() {
+        None | Some("client_secret_basic") => TokenAuthMethod::ClientSecretBasic,
+        Some("client_secret_post") => TokenAuthMethod::ClientSecretPost,
+        Some(other) => {
+            return Err(invalid(
+                key("config.token_endpoint_auth_method"),
+                format!("`{other}` is not supported; choose `client_secret_basic` or `client_secret_post`"),
+            ));
+        }
+    };
+    let scopes = c
+        .scopes
+        .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
+    if scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+        return Err(invalid(key("config.scopes"), "each scope must be one non-empty word"));
+    }
+    let email_claim_name = c.email_claim_name.unwrap_or_else(|| "email".into());
+    if email_claim_name.trim().is_empty() {
+        return Err(invalid(key("config.email_claim_name"), "must not be empty (default `email`)"));
+    }
+    if c.claims.iter().any(|s| s.trim().is_empty()) {
+        return Err(invalid(key("config.claims"), "claim names must not be empty"));
+    }
+    let mut provider = ProviderConfig::new(c.client_id, client_secret);
+    provider.auth_url = auth_url;
+    provider.token_url = token_url;
+    provider.certs_url = certs_url;
+    provider.discovery_url = discovery_url;
+    provider.issuer = c.issuer;
+    provider.scopes = scopes;
+    provider.pkce_enabled = c.pkce_enabled;
+    provider.email_claim_name = email_claim_name;
+    provider.claims = c.claims;
+    provider.token_auth = token_auth;
+    provider.clock_skew = clock_skew;
+    Ok(IdentityProviderConfig {
+        id,
+        name: raw.name,
+        provider,
+    })
+}
+
+fn validate_app(
+    i: usize,
+    raw: RawApplication,
+    idps: &[IdentityProviderConfig],
+    server: &ServerConfig,
+) -> Result<ApplicationConfig, ConfigError> {
+    let key = |k: &str| format!("applications[{i}].{k}");
+    if raw.name.trim().is_empty() {
+        return Err(invalid(key("name"), "must not be empty"));
+    }
+    let domain = raw.domain.trim().to_ascii_lowercase();
+    let pattern = DomainPattern::parse(&domain).map_err(|e| invalid(key("domain"), e.to_string()))?;
+    if pattern.matches(&server.team_domain, "/") {
+        return Err(invalid(key("domain"), format!("covers the team domain `{}`; give the application its own host", server.team_domain)));
+    }
+    let origin = http_url(&key("origin"), &raw.origin)?;
+    if origin.query().is_some() || origin.fragment().is_some() {
+        return Err(invalid(key("origin"), "must not have a query or fragment"));
+    }
+    let aud = match raw.aud {
+        None => None,
+        Some(a) => {
+            let a = a.to_ascii_lowercase();
+            if a.len() != 64 || !a.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(key("aud"), "must be 64 hexadecimal characters (an AUD tag), or left out to generate one"));
+            }
+            Some(a)
+        }
+    };
+    let session_duration = duration(&key("session_duration"), raw.session_duration.as_deref(), Duration::from_secs(24 * 3600))?;
+    if session_duration > MAX_SESSION {
+        return Err(invalid(key("session_duration"), "must be at most 744h (one month)"));
+    }
+    for (j, name) in raw.allowed_idps.iter().enumerate() {
+        let known = idps.iter().any(|p| &p.name == name || p.id.map(|id| id.to_string()) == Some(name.to_ascii_lowercase()));
+        if !known {
+            let names: Vec<&str> = idps.iter().map(|p| p.name.as_str()).collect();
+            return Err(invalid(
+                key(&format!("allowed_idps[{j}]")),
+                format!("`{name}` is not a declared login method; declared: {names:?}"),
+            ));
+        }
+    }
+    let allowed_count = if raw.allowed_idps.is_empty() { idps.len() } else { raw.allowed_idps.len() };
+    if raw.auto_redirect_to_identity && allowed_count != 1 {
+        return Err(invalid(
+            key("auto_redirect_to_identity"),
+            "needs exactly one allowed login method (set `allowed_idps` to one)",
+        ));
+    }
+    let same_site = match raw.same_site_cookie_attribute.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("lax") => SameSite::Lax,
+        Some("strict") => SameSite::Strict,
+        Some("none") => SameSite::None,
+        Some(other) => {
+            return Err(invalid(key("same_site_cookie_attribute"), format!("`{other}` is not one of `lax`, `strict`, `none`")));
+        }
+    };
+    if same_site == SameSite::None && !server.is_https() {
+        return Err(invalid(
+            key("same_site_cookie_attribute"),
+            "`none` needs HTTPS: browsers drop SameSite=None cookies that are not Secure",
+        ));
+    }
+    let custom_deny_url = raw
+        .custom_deny_url
+        .as_deref()
+        .map(|u| http_url(&key("custom_deny_url"), u))
+        .transpose()?;
+    if raw.policies.is_empty() {
+        return Err(invalid(key("policies"), "needs at least one policy: without one nobody is allowed in (deny by default)"));
+    }
+    for (j, p) in raw.policies.iter().enumerate() {
+        p.validate().map_err(|e| invalid(key(&format!("policies[{j}]")), e.to_string()))?;
+        if let Some(d) = &p.session_duration {
+            parse_go_duration(d).map_err(|e| invalid(key(&format!("policies[{j}].session_duration")), e.to_string()))?;
+        }
+    }
+    Ok(ApplicationConfig {
+        name: raw.name,
+        domain,
+        pattern,
+        origin,
+        aud,
+        session_duration,
+        allowed_idps: raw.allowed_idps,
+        auto_redirect_to_identity: raw.auto_redirect_to_identity,
+        same_site,
+        http_only: raw.http_only_cookie_attribute.unwrap_or(true),
+        custom_deny_message: raw.custom_deny_message,
+        custom_deny_url,
+        policies: raw.policies,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[server]
+team_domain = "auth.localhost"
+listen = "127.0.0.1:8080"
+public_url = "http://auth.localhost:8080"
+data_dir = "./data"
+
+[[identity_providers]]
+id = "0f5e2c1a-7b3d-4e8f-9a6c-2d4b8e1f3a7c"
+name = "Example IdP"
+type = "oidc"
+config = { client_id = "portcullis", client_secret = "s3cret", discovery_url = "http://127.0.0.1:9000/.well-known/openid-configuration", pkce_enabled = true, claims = ["employee_id", "roles"] }
+
+[[applications]]
+name = "whoami"
+domain = "whoami.localhost"
+origin = "http://127.0.0.1:8090"
+policies = [{ name = "staff", decision = "allow", include = [{ email_domain = { domain = "example.com" } }] }]
+"#;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_raw(Config::parse_toml(text, "test.toml")?, &env)
+    }
+
+    #[test]
+    fn the_issue_example_works_as_written() {
+        let c = load(EXAMPLE, &[]).unwrap();
+        assert_eq!(c.server.team_url, "http://auth.localhost:8080");
+        assert_eq!(c.server.url_for_host("whoami.localhost"), "http://whoami.localhost:8080");
+        assert_eq!(c.identity_providers[0].provider.claims, ["employee_id", "roles"]);
+        assert!(c.identity_providers[0].provider.pkce_enabled);
+        assert_eq!(c.applications[0].session_duration, Duration::from_secs(86400));
+        assert_eq!(c.server.database_url, "sqlite://./data/portcullis.db");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let c = load(
+            EXAMPLE,
+            &[
+                ("PORTCULLIS_LISTEN", "127.0.0.1:9999"),
+                ("PORTCULLIS_PUBLIC_URL", "https://auth.localhost"),
+                ("PORTCULLIS_IDP_EXAMPLE_IDP_CLIENT_SECRET", "from-env"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.unwrap().port(), 9999);
+        assert_eq!(c.server.team_url, "https://auth.localhost");
+        assert_eq!(c.identity_providers[0].provider.client_secret, "from-env");
+    }
+
+    #[test]
+    fn unknown_environment_variable_is_named() {
+        let err = load(EXAMPLE, &[("PORTCULLIS_LISTN", "x")]).unwrap_err().to_string();
+        assert!(err.contains("PORTCULLIS_LISTN"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = load(&EXAMPLE.replace("data_dir", "datadir"), &[]).unwrap_err().to_string();
+        assert!(err.contains("datadir"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_say_what_is_valid() {
+        let cases = [
+            (EXAMPLE.replace("127.0.0.1:8080\"", "localhost-8080\""), "server.listen"),
+            (EXAMPLE.replace("type = \"oidc\"", "type = \"saml\""), "identity_providers[0].type"),
+            (EXAMPLE.replace("origin = \"http://127.0.0.1:8090\"", "origin = \"ftp://x\""), "applications[0].origin"),
+            (EXAMPLE.replace("domain = \"whoami.localhost\"", "domain = \"https://whoami.localhost\""), "applications[0].domain"),
+            (EXAMPLE.replace("decision = \"allow\"", "decision = \"maybe\""), "test.toml"),
+            (EXAMPLE.replace("include = [", "exclude = ["), "applications[0].policies[0]"),
+            (EXAMPLE.replace("discovery_url = \"http://127.0.0.1:9000/.well-known/openid-configuration\", ", ""), "config.auth_url"),
+            (EXAMPLE.replace("[server]\n", "[server]\nsession_duration = \"5m\"\n"), "server.session_duration"),
+            (EXAMPLE.replace("[server]\n", "[server]\nsigning_alg = \"HS256\"\n"), "server.signing_alg"),
+        ];
+        for (text, key) in cases {
+            let err = load(&text, &[]).unwrap_err().to_string();
+            assert!(err.contains(key), "expected `{key}` in: {err}");
+        }
+    }
+
+    #[test]
+    fn public_url_must_be_the_team_domain() {
+        let err = load(&EXAMPLE.replace("http://auth.localhost:8080", "http://other.localhost:8080"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.public_url"), "{err}");
+    }
+
+    #[test]
+    fn client_secret_is_never_in_debug_output() {
+        let c = load(EXAMPLE, &[]).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+}

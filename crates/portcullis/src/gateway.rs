@@ -1,0 +1,387 @@
+//! The running gateway's state: configuration objects (applications, login methods) as an
+//! immutable snapshot, the key ring, the verified-token cache and the revocation set, plus the
+//! start-up that builds them from the configuration and the store, and the background tasks that
+//! keep them current (change feed, key rotation, pruning).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use portcullis_core::{AppRouter, DomainPattern, IdpId, Policy};
+use portcullis_oidc::Provider;
+use portcullis_store::{ApplicationRecord, Change, LoginMethodRecord, Store};
+use serde_json::json;
+use url::Url;
+use uuid::Uuid;
+
+use crate::config::{ApplicationConfig, Config, SameSite, ServerConfig};
+use crate::keys::{self, KeyRing};
+use crate::proxy::OriginClient;
+use crate::seal::{Sealer, random_bytes};
+use crate::tokens::{Revocations, TokenCache};
+
+/// A clock that tests can move forward.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset: AtomicI64,
+}
+
+impl Clock {
+    /// Unix seconds.
+    pub fn now(&self) -> i64 {
+        let real = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        real + self.offset.load(Ordering::Relaxed)
+    }
+
+    pub fn system_time(&self) -> SystemTime {
+        let offset = self.offset.load(Ordering::Relaxed);
+        let now = SystemTime::now();
+        if offset >= 0 {
+            now + Duration::from_secs(offset as u64)
+        } else {
+            now - Duration::from_secs(offset.unsigned_abs())
+        }
+    }
+
+    /// Moves this gateway's notion of time forward (tests).
+    pub fn advance(&self, by: Duration) {
+        self.offset.fetch_add(by.as_secs() as i64, Ordering::Relaxed);
+    }
+}
+
+/// A protected application as the data plane sees it.
+#[derive(Debug)]
+pub struct App {
+    pub id: Uuid,
+    pub name: String,
+    pub aud: String,
+    pub domain: String,
+    pub pattern: DomainPattern,
+    pub origin: Url,
+    /// `scheme://host[:port][/base]` of the origin, without a trailing slash.
+    pub origin_prefix: String,
+    pub session_duration: Duration,
+    pub allowed_idps: Vec<IdpId>,
+    pub auto_redirect_to_identity: bool,
+    pub same_site: SameSite,
+    pub http_only: bool,
+    pub custom_deny_message: Option<String>,
+    pub custom_deny_url: Option<Url>,
+    pub policies: Vec<Policy>,
+}
+
+impl App {
+    /// Whether a login method may be used for this application.
+    pub fn allows_idp(&self, idp: IdpId) -> bool {
+        self.allowed_idps.is_empty() || self.allowed_idps.contains(&idp)
+    }
+}
+
+/// A login method: a generic OIDC identity provider.
+#[derive(Debug)]
+pub struct LoginMethod {
+    pub id: IdpId,
+    pub name: String,
+    pub provider: Provider,
+}
+
+impl LoginMethod {
+    pub fn kind(&self) -> &'static str {
+        "oidc"
+    }
+}
+
+/// Configuration objects in force; swapped whole when they change.
+pub struct Snapshot {
+    pub apps: AppRouter<Arc<App>>,
+    pub apps_by_aud: HashMap<String, Arc<App>>,
+    pub login_methods: Vec<Arc<LoginMethod>>,
+}
+
+impl Snapshot {
+    pub fn login_method(&self, id: IdpId) -> Option<&Arc<LoginMethod>> {
+        self.login_methods.iter().find(|m| m.id == id)
+    }
+
+    /// The login methods offered for an application, in declaration order.
+    pub fn login_methods_for(&self, app: &App) -> Vec<Arc<LoginMethod>> {
+        self.login_methods
+            .iter()
+            .filter(|m| app.allows_idp(m.id))
+            .cloned()
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Seal(#[from] crate::seal::SealError),
+    #[error("database: {0}")]
+    Store(#[from] portcullis_store::StoreError),
+    #[error("{0}")]
+    Keys(#[from] keys::KeyError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Everything the request handlers share.
+pub struct Gateway {
+    pub server: ServerConfig,
+    pub store: Arc<dyn Store>,
+    pub sealer: Sealer,
+    pub snapshot: ArcSwap<Snapshot>,
+    pub keys: ArcSwap<KeyRing>,
+    pub token_cache: TokenCache,
+    pub revoked: Revocations,
+    pub clock: Clock,
+    pub origins: OriginClient,
+    pub account_id: String,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("team_url", &self.server.team_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn http_client() -> Result<reqwest::Client, StartError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartError::Other(format!("HTTP client: {e}")))
+}
+
+impl Gateway {
+    /// Opens the store, records the configured objects in it (keeping generated ids and AUD
+    /// tags stable across restarts), loads or creates the signing keys.
+    pub async fn build(config: Config) -> Result<Arc<Gateway>, StartError> {
+        let server = config.server;
+        if server.database_url.starts_with("sqlite://") {
+            std::fs::create_dir_all(&server.data_dir)
+                .map_err(|e| StartError::Other(format!("cannot create data_dir {}: {e}", server.data_dir.display())))?;
+        }
+        let sealer = Sealer::from_config_or_file(server.secret_key.as_ref(), &server.data_dir)?;
+        let store = portcullis_store::open(&server.database_url).await?;
+        let clock = Clock::default();
+        let now = clock.now();
+
+        let account_id = match store.get_setting("account_id").await? {
+            Some(id) => id,
+            None => {
+                let id = hex::encode(random_bytes::<16>()?);
+                store.put_setting("account_id", &id).await?;
+                id
+            }
+        };
+
+        let http = http_client()?;
+        let mut login_methods = Vec::new();
+        for idp in config.identity_providers {
+            let existing = store.find_login_method_by_name(&idp.name).await?;
+            let id = idp.id.or(existing.as_ref().map(|e| e.id)).unwrap_or_else(Uuid::new_v4);
+            let sealed_secret = sealer.seal("idp-client-secret", idp.provider.client_secret.as_bytes())?;
+            let p = &idp.provider;
+            let record = LoginMethodRecord {
+                id,
+                name: idp.name.clone(),
+                kind: "oidc".into(),
+                config: json!({
+                    "client_id": p.client_id,
+                    "client_secret_sealed": sealed_secret,
+                    "auth_url": p.auth_url.as_ref().map(Url::as_str),
+                    "token_url": p.token_url.as_ref().map(Url::as_str),
+                    "certs_url": p.certs_url.as_ref().map(Url::as_str),
+                    "discovery_url": p.discovery_url.as_ref().map(Url::as_str),
+                    "issuer": p.issuer,
+                    "scopes": p.scopes,
+                    "pkce_enabled": p.pkce_enabled,
+                    "email_claim_name": p.email_claim_name,
+                    "claims": p.claims,
+                }),
+                read_only: true,
+                created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
+                updated_at: now,
+            };
+            store.upsert_login_method(&record).await?;
+            login_methods.push(Arc::new(LoginMethod {
+                id: IdpId(id),
+                name: idp.name,
+                provider: Provider::new(idp.provider, http.clone()),
+            }));
+        }
+
+        let mut apps = Vec::new();
+        for app in config.applications {
+            apps.push(Arc::new(record_app(store.as_ref(), app, &login_methods, now).await?));
+        }
+        let snapshot = build_snapshot(apps, login_methods)?;
+
+        let ring = keys::load_or_create(store.as_ref(), &sealer, server.signing_alg, &server.team_domain, now).await?;
+        let revoked = Revocations::default();
+        for r in store.list_revoked_sessions(now).await? {
+            revoked.insert(r.id, r.expires_at);
+        }
+        Ok(Arc::new(Gateway {
+            server,
+            store,
+            sealer,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            keys: ArcSwap::from_pointee(ring),
+            token_cache: TokenCache::new(100_000),
+            revoked,
+            clock,
+            origins: OriginClient::new(),
+            account_id,
+        }))
+    }
+
+    /// Starts the tasks that keep the state current. Call once, inside the runtime.
+    pub fn spawn_background(self: &Arc<Self>) {
+        let feed = self.store.subscribe();
+        tokio::spawn(follow_changes(Arc::downgrade(self), feed));
+        tokio::spawn(housekeeping(Arc::downgrade(self)));
+    }
+
+    /// Rotates the signing key now.
+    pub async fn rotate_keys(&self) -> Result<(), keys::KeyError> {
+        let ring = keys::rotate(
+            self.store.as_ref(),
+            &self.sealer,
+            self.server.signing_alg,
+            &self.server.team_domain,
+            self.clock.now(),
+        )
+        .await?;
+        self.keys.store(Arc::new(ring));
+        self.token_cache.clear();
+        Ok(())
+    }
+
+    /// The team domain URL of a path.
+    pub fn team_url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.team_url)
+    }
+}
+
+async fn record_app(
+    store: &dyn Store,
+    app: ApplicationConfig,
+    login_methods: &[Arc<LoginMethod>],
+    now: i64,
+) -> Result<App, StartError> {
+    let existing = store.find_application_by_name(&app.name).await?;
+    let aud = match (&app.aud, &existing) {
+        (Some(a), _) => a.clone(),
+        (None, Some(e)) => e.aud.clone(),
+        (None, None) => hex::encode(random_bytes::<32>()?),
+    };
+    let id = existing.as_ref().map(|e| e.id).unwrap_or_else(Uuid::new_v4);
+    let record = ApplicationRecord {
+        id,
+        name: app.name.clone(),
+        aud: aud.clone(),
+        domain: app.domain.clone(),
+        config: json!({
+            "origin": app.origin.as_str(),
+            "session_duration": portcullis_core::format_go_duration(app.session_duration),
+            "allowed_idps": app.allowed_idps,
+            "auto_redirect_to_identity": app.auto_redirect_to_identity,
+            "policies": app.policies,
+        }),
+        read_only: true,
+        created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
+        updated_at: now,
+    };
+    store.upsert_application(&record).await?;
+    let allowed_idps = app
+        .allowed_idps
+        .iter()
+        .filter_map(|name| {
+            login_methods
+                .iter()
+                .find(|m| &m.name == name || m.id.0.to_string() == name.to_ascii_lowercase())
+                .map(|m| m.id)
+        })
+        .collect();
+    Ok(App {
+        id,
+        name: app.name,
+        aud,
+        domain: app.domain,
+        pattern: app.pattern,
+        origin_prefix: format!(
+            "{}{}",
+            app.origin.origin().ascii_serialization(),
+            app.origin.path().trim_end_matches('/')
+        ),
+        origin: app.origin,
+        session_duration: app.session_duration,
+        allowed_idps,
+        auto_redirect_to_identity: app.auto_redirect_to_identity,
+        same_site: app.same_site,
+        http_only: app.http_only,
+        custom_deny_message: app.custom_deny_message,
+        custom_deny_url: app.custom_deny_url,
+        policies: app.policies,
+    })
+}
+
+fn build_snapshot(apps: Vec<Arc<App>>, login_methods: Vec<Arc<LoginMethod>>) -> Result<Snapshot, StartError> {
+    let apps_by_aud = apps.iter().map(|a| (a.aud.clone(), a.clone())).collect();
+    let router = AppRouter::new(apps.into_iter().map(|a| (a.pattern.clone(), a)).collect::<Vec<_>>())
+        .map_err(|e| StartError::Other(format!("applications: {e}")))?;
+    Ok(Snapshot {
+        apps: router,
+        apps_by_aud,
+        login_methods,
+    })
+}
+
+async fn follow_changes(gateway: std::sync::Weak<Gateway>, mut feed: tokio::sync::broadcast::Receiver<Change>) {
+    loop {
+        let change = feed.recv().await;
+        let Some(gw) = gateway.upgrade() else { return };
+        match change {
+            Ok(Change::SessionRevoked { id, expires_at }) => gw.revoked.insert(id, expires_at),
+            Ok(Change::SigningKeysChanged) | Ok(Change::ConfigChanged) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "change feed lagged; reloading revocations from the store");
+                match gw.store.list_revoked_sessions(gw.clock.now()).await {
+                    Ok(list) => list.into_iter().for_each(|r| gw.revoked.insert(r.id, r.expires_at)),
+                    Err(error) => tracing::error!(%error, "cannot reload revocations"),
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn housekeeping(gateway: std::sync::Weak<Gateway>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let Some(gw) = gateway.upgrade() else { return };
+        let now = gw.clock.now();
+        gw.revoked.prune(now);
+        if gw.keys.load().rotation_due(now, gw.server.key_rotation_interval) {
+            match gw.rotate_keys().await {
+                Ok(()) => tracing::info!(kid = gw.keys.load().current().kid(), "signing key rotated"),
+                Err(error) => tracing::error!(%error, "signing key rotation failed; will retry"),
+            }
+        }
+        if let Err(error) = gw.store.delete_expired_sessions(now).await {
+            tracing::warn!(%error, "cannot delete expired sessions");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Every error response of the gateway is produced here: the user-facing page for browsers,
+//! a small JSON body for other clients, both carrying the request id. Also the login chooser
+//! page and redirects.
+
+use askama::Template;
+use axum::body::Body;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Response, StatusCode};
+
+/// Everything that can end a request without reaching the origin.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// No valid token and not a browser navigation.
+    Unauthenticated,
+    /// The application's policies refused the identity.
+    AccessDenied {
+        message: Option<String>,
+    },
+    /// The login state was missing, damaged, expired, or from another browser.
+    InvalidSession,
+    /// The ID token carried no usable email.
+    MissingEmail { tried: Vec<String>, present: Vec<String> },
+    /// The IdP answered with an error or a token we refuse.
+    IdentityProvider { detail: String },
+    /// The IdP sent the user back with an OAuth error.
+    IdentityProviderRefused { error: String, description: Option<String> },
+    BadRequest(String),
+    NoApplication { host: String },
+    OriginUnreachable,
+    Internal,
+    NotFound,
+    LoggedOut,
+}
+
+impl Failure {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Failure::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Failure::AccessDenied { .. } | Failure::MissingEmail { .. } => StatusCode::FORBIDDEN,
+            Failure::InvalidSession | Failure::BadRequest(_) | Failure::IdentityProviderRefused { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Failure::IdentityProvider { .. } | Failure::OriginUnreachable => StatusCode::BAD_GATEWAY,
+            Failure::NoApplication { .. } | Failure::NotFound => StatusCode::NOT_FOUND,
+            Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Failure::LoggedOut => StatusCode::OK,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Failure::Unauthenticated => "Sign-in required",
+            Failure::AccessDenied { .. } => "Access denied",
+            Failure::InvalidSession => "Invalid session",
+            Failure::MissingEmail { .. } => "No email address from the identity provider",
+            Failure::IdentityProvider { .. } | Failure::IdentityProviderRefused { .. } => "Sign-in failed",
+            Failure::BadRequest(_) => "Bad request",
+            Failure::NoApplication { .. } | Failure::NotFound => "Not found",
+            Failure::OriginUnreachable => "Application unavailable",
+            Failure::Internal => "Something went wrong",
+            Failure::LoggedOut => "Logged out",
+        }
+    }
+
+    /// The sentence a user reads.
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Unauthenticated => "This application requires you to sign in.".into(),
+            Failure::AccessDenied { message } => message
+                .clone()
+                .unwrap_or_else(|| "That account does not have access".into()),
+            Failure::InvalidSession => "Invalid session. Please try logging in again".into(),
+            Failure::MissingEmail { tried, .. } => format!(
+                "The identity provider did not send an email address in the ID token (looked for the claim {}).",
+                tried.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", then ")
+            ),
+            Failure::IdentityProvider { .. } => {
+                "Failed to fetch user/group information from the identity provider".into()
+            }
+            Failure::IdentityProviderRefused { .. } => "The identity provider did not sign you in.".into(),
+            Failure::BadRequest(what) => format!("The request is not valid: {what}."),
+            Failure::NoApplication { host } => format!("No application is configured for {host}."),
+            Failure::NotFound => "There is nothing here.".into(),
+            Failure::OriginUnreachable => "The application's server did not answer. Try again in a moment.".into(),
+            Failure::Internal => "The gateway could not complete this request.".into(),
+            Failure::LoggedOut => "You have been logged out of every application.".into(),
+        }
+    }
+
+    /// Extra lines shown under the message (never secrets or claim values).
+    fn details(&self) -> Vec<String> {
+        match self {
+            Failure::MissingEmail { present, .. } => vec![
+                format!("Claims present in the ID token: {}", present.join(", ")),
+                "Ask your administrator to add an email claim to the ID token, or to set `email_claim_name` to the claim that carries it.".into(),
+            ],
+            Failure::IdentityProvider { detail } => vec![detail.clone()],
+            Failure::IdentityProviderRefused { error, description } => {
+                let mut v = vec![format!("Error: {error}")];
+                v.extend(description.clone());
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    message: &'a str,
+    details: Vec<String>,
+    link: Option<(String, String)>,
+    request_id: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    app_name: &'a str,
+    methods: Vec<(String, String)>,
+    request_id: &'a str,
+}
+
+/// Whether the client prefers an HTML page.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+fn with_common_headers(mut resp: Response<Body>, request_id: &str) -> Response<Body> {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+    resp
+}
+
+fn html(status: StatusCode, body: String, request_id: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    with_common_headers(resp, request_id)
+}
+
+/// The response for a failure: a page for browsers, JSON otherwise.
+pub fn failure(f: &Failure, as_html: bool, request_id: &str) -> Response<Body> {
+    failure_with_link(f, as_html, request_id, None)
+}
+
+/// Like [`failure`], with a link for the user to follow (e.g. "Try again").
+pub fn failure_with_link(f: &Failure, as_html: bool, request_id: &str, link: Option<(String, String)>) -> Response<Body> {
+    let status = f.status();
+    let message = f.message();
+    if as_html {
+        let page = MessagePage {
+            title: f.title(),
+            message: &message,
+            details: f.details(),
+            link,
+            request_id,
+        };
+        match page.render() {
+            Ok(body) => html(status, body, request_id),
+            Err(error) => {
+                tracing::error!(%error, "page rendering failed");
+                plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error", request_id)
+            }
+        }
+    } else {
+        let body = serde_json::json!({
+            "message": message,
+            "status_code": status.as_u16(),
+            "ray_id": request_id,
+            "details": f.details(),
+        });
+        json(status, &body, request_id)
+    }
+}
+
+fn plain(status: StatusCode, text: &'static str, request_id: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::from(text));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    with_common_headers(resp, request_id)
+}
+
+/// A JSON answer.
+pub fn json(status: StatusCode, body: &serde_json::Value, request_id: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    with_common_headers(resp, request_id)
+}
+
+/// The login method chooser.
+pub fn login_page(app_name: &str, methods: Vec<(String, String)>, request_id: &str) -> Response<Body> {
+    let page = LoginPage {
+        app_name,
+        methods,
+        request_id,
+    };
+    match page.render() {
+        Ok(body) => html(StatusCode::OK, body, request_id),
+        Err(_) => failure(&Failure::Internal, false, request_id),
+    }
+}
+
+/// A `302 Found` to `location`.
+pub fn redirect(location: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body(resp: Response<Body>) -> String {
+        String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn block_page_uses_cloudflare_default_text_and_escapes() {
+        let resp = failure(&Failure::AccessDenied { message: None }, true, "rid1");
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert!(body(resp).await.contains("That account does not have access"));
+        let resp = failure(
+            &Failure::AccessDenied {
+                message: Some("<script>alert(1)</script>".into()),
+            },
+            true,
+            "rid1",
+        );
+        let b = body(resp).await;
+        assert!(!b.contains("<script>alert"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn missing_email_names_claims_but_no_values() {
+        let f = Failure::MissingEmail {
+            tried: vec!["mail".into(), "email".into(), "upn".into()],
+            present: vec!["iss".into(), "sub".into(), "name".into()],
+        };
+        let b = body(failure(&f, true, "r")).await;
+        assert!(b.contains("`mail`") && b.contains("iss, sub, name"), "{b}");
+        let j = body(failure(&f, false, "r")).await;
+        assert!(j.contains("\"status_code\":403"), "{j}");
+    }
+}
