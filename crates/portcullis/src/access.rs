@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 use url::Url;
 use uuid::Uuid;
 
-use crate::cookies::{self, AUTH_COOKIE, CookieAttrs};
 use crate::config::SameSite;
+use crate::cookies::{self, AUTH_COOKIE, CookieAttrs};
 use crate::gateway::{App, Gateway, LoginMethod};
 use crate::proxy::{self, RequestContext};
 use crate::respond::{self, Failure};
@@ -91,7 +91,10 @@ pub async fn team(gw: Arc<Gateway>, ctx: RequestContext, req: Request<Incoming>)
                 &Failure::NotFound,
                 true,
                 &ctx.request_id,
-                Some((gw.team_url("/cdn-cgi/access/get-identity"), "Show my identity".into())),
+                Some((
+                    gw.team_url("/cdn-cgi/access/get-identity"),
+                    "Show my identity".into(),
+                )),
             );
         }
         return respond::failure(&Failure::NotFound, html, &ctx.request_id);
@@ -123,8 +126,14 @@ pub async fn team(gw: Arc<Gateway>, ctx: RequestContext, req: Request<Incoming>)
 fn certs(gw: &Gateway, ctx: &RequestContext) -> Response<Body> {
     let mut resp = Response::new(Body::from(gw.keys.load().certs_document()));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
         h.insert("x-request-id", v);
     }
@@ -140,10 +149,16 @@ fn org_session(gw: &Gateway, headers: &HeaderMap) -> Option<OrgClaims> {
 }
 
 /// Where the browser wants to go, checked against the application's domains (no open redirects).
-fn checked_target(gw: &Gateway, host_hint: Option<&str>, redirect_url: Option<&str>) -> Result<(Arc<App>, Url), Failure> {
+fn checked_target(
+    gw: &Gateway,
+    host_hint: Option<&str>,
+    redirect_url: Option<&str>,
+) -> Result<(Arc<App>, Url), Failure> {
     let snapshot = gw.snapshot.load();
     let url = match (redirect_url, host_hint) {
-        (Some(u), _) => Url::parse(u).map_err(|_| Failure::BadRequest("redirect_url is not a URL".into()))?,
+        (Some(u), _) => {
+            Url::parse(u).map_err(|_| Failure::BadRequest("redirect_url is not a URL".into()))?
+        }
         (None, Some(h)) => Url::parse(&format!("{}/", gw.server.url_for_host(h)))
             .map_err(|_| Failure::BadRequest("application host".into()))?,
         (None, None) => return Err(Failure::BadRequest("redirect_url is missing".into())),
@@ -151,34 +166,64 @@ fn checked_target(gw: &Gateway, host_hint: Option<&str>, redirect_url: Option<&s
     let expected_prefix = url.host_str().map(|h| gw.server.url_for_host(h));
     let origin = url.origin().ascii_serialization();
     if expected_prefix.as_deref() != Some(origin.as_str()) {
-        return Err(Failure::BadRequest("redirect_url is not on an application of this gateway".into()));
+        return Err(Failure::BadRequest(
+            "redirect_url is not on an application of this gateway".into(),
+        ));
     }
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-    if let Some(h) = host_hint {
-        if h != host {
-            return Err(Failure::BadRequest("redirect_url does not belong to the application being signed in to".into()));
-        }
+    if let Some(h) = host_hint
+        && h != host
+    {
+        return Err(Failure::BadRequest(
+            "redirect_url does not belong to the application being signed in to".into(),
+        ));
     }
     let app = snapshot
         .apps
         .route(&host, url.path())
         .cloned()
-        .ok_or_else(|| Failure::BadRequest("redirect_url is not on an application of this gateway".into()))?;
+        .ok_or_else(|| {
+            Failure::BadRequest("redirect_url is not on an application of this gateway".into())
+        })?;
     Ok((app, url))
 }
 
-async fn login(gw: &Gateway, ctx: &RequestContext, host: Option<String>, uri: &http::Uri, headers: &HeaderMap) -> Response<Body> {
+async fn login(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    host: Option<String>,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+) -> Response<Body> {
     let html = respond::wants_html(headers);
-    let (app, target) = match checked_target(gw, host.as_deref(), query_param(uri, "redirect_url").as_deref()) {
+    let (app, target) = match checked_target(
+        gw,
+        host.as_deref(),
+        query_param(uri, "redirect_url").as_deref(),
+    ) {
         Ok(t) => t,
         Err(f) => return respond::failure(&f, html, &ctx.request_id),
     };
     // Single sign-on: a valid global session mints the app token without the IdP.
     if let Some(org) = org_session(gw, headers) {
         match gw.store.get_session(&org.identity_nonce).await {
-            Ok(Some(session)) if session.revoked_at.is_none() && app.allows_idp(IdpId(session.idp_id)) => {
-                if let Ok(identity) = serde_json::from_value::<StoredIdentity>(session.identity.clone()) {
-                    return grant(gw, ctx, &app, &target, identity, &session.id, session.user_id, "sso").await;
+            Ok(Some(session))
+                if session.revoked_at.is_none() && app.allows_idp(IdpId(session.idp_id)) =>
+            {
+                if let Ok(identity) =
+                    serde_json::from_value::<StoredIdentity>(session.identity.clone())
+                {
+                    return grant(
+                        gw,
+                        ctx,
+                        &app,
+                        &target,
+                        identity,
+                        &session.id,
+                        session.user_id,
+                        "sso",
+                    )
+                    .await;
                 }
             }
             Ok(_) => {}
@@ -227,17 +272,33 @@ struct LoginFlow {
 }
 
 fn login_cookie_name(state: &str) -> String {
-    let short: String = state.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
+    let short: String = state
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(16)
+        .collect();
     format!("{LOGIN_COOKIE_PREFIX}{short}")
 }
 
-async fn start_login(gw: &Gateway, ctx: &RequestContext, app: &App, target: &Url, method: &LoginMethod) -> Response<Body> {
+async fn start_login(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    app: &App,
+    target: &Url,
+    method: &LoginMethod,
+) -> Response<Body> {
     let callback = gw.team_url("/cdn-cgi/access/callback");
     let request = match method.provider.authorization_request(&callback).await {
         Ok(r) => r,
         Err(error) => {
             tracing::warn!(request_id = %ctx.request_id, idp = %method.name, %error, "cannot start login");
-            return respond::failure(&Failure::IdentityProvider { detail: error.to_string() }, true, &ctx.request_id);
+            return respond::failure(
+                &Failure::IdentityProvider {
+                    detail: error.to_string(),
+                },
+                true,
+                &ctx.request_id,
+            );
         }
     };
     let flow = LoginFlow {
@@ -247,7 +308,10 @@ async fn start_login(gw: &Gateway, ctx: &RequestContext, app: &App, target: &Url
         target: target.to_string(),
         expires: gw.clock.now() + LOGIN_TTL,
     };
-    let sealed = match serde_json::to_vec(&flow).map_err(|_| ()).and_then(|b| gw.sealer.seal(LOGIN_SEAL, &b).map_err(|_| ())) {
+    let sealed = match serde_json::to_vec(&flow)
+        .map_err(|_| ())
+        .and_then(|b| gw.sealer.seal(LOGIN_SEAL, &b).map_err(|_| ()))
+    {
         Ok(s) => s,
         Err(()) => return respond::failure(&Failure::Internal, true, &ctx.request_id),
     };
@@ -276,23 +340,45 @@ fn present_claims(claims: &portcullis_oidc::IdTokenClaims) -> Vec<String> {
     names
 }
 
-async fn callback(gw: &Gateway, ctx: &RequestContext, uri: &http::Uri, headers: &HeaderMap) -> Response<Body> {
+async fn callback(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+) -> Response<Body> {
     let state = query_param(uri, "state").unwrap_or_default();
     let cookie_name = login_cookie_name(&state);
     let flow = cookies::first(headers, &cookie_name)
         .and_then(|sealed| gw.sealer.open(LOGIN_SEAL, sealed).ok())
         .and_then(|plain| serde_json::from_slice::<LoginFlow>(&plain).ok())
         .filter(|f| f.expires > gw.clock.now() && f.pending.state_matches(&state));
-    let clear = format!("{cookie_name}=; Path=/cdn-cgi/access/callback; Max-Age=0; HttpOnly; SameSite=Lax");
+    let clear =
+        format!("{cookie_name}=; Path=/cdn-cgi/access/callback; Max-Age=0; HttpOnly; SameSite=Lax");
     let Some(flow) = flow else {
-        log_attempt(gw, ctx, None, None, None, None, false, Some("invalid or expired login state".into())).await;
-        return with_cookie(respond::failure(&Failure::InvalidSession, true, &ctx.request_id), &clear);
+        log_attempt(
+            gw,
+            ctx,
+            None,
+            None,
+            None,
+            None,
+            false,
+            Some("invalid or expired login state".into()),
+        )
+        .await;
+        return with_cookie(
+            respond::failure(&Failure::InvalidSession, true, &ctx.request_id),
+            &clear,
+        );
     };
     let snapshot = gw.snapshot.load();
     let app = snapshot.apps_by_aud.get(&flow.aud).cloned();
     let method = snapshot.login_method(IdpId(flow.idp)).cloned();
     let (Some(app), Some(method)) = (app, method) else {
-        return with_cookie(respond::failure(&Failure::InvalidSession, true, &ctx.request_id), &clear);
+        return with_cookie(
+            respond::failure(&Failure::InvalidSession, true, &ctx.request_id),
+            &clear,
+        );
     };
     let resp = finish_login(gw, ctx, uri, &flow, &app, &method).await;
     with_cookie(resp, &clear)
@@ -339,15 +425,41 @@ async fn log_attempt(
     );
 }
 
-async fn finish_login(gw: &Gateway, ctx: &RequestContext, uri: &http::Uri, flow: &LoginFlow, app: &Arc<App>, method: &LoginMethod) -> Response<Body> {
+async fn finish_login(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    uri: &http::Uri,
+    flow: &LoginFlow,
+    app: &Arc<App>,
+    method: &LoginMethod,
+) -> Response<Body> {
     if let Some(error) = query_param(uri, "error") {
         let description = query_param(uri, "error_description");
-        log_attempt(gw, ctx, Some(app), Some(method), None, None, false, Some(format!("identity provider returned error `{error}`"))).await;
+        log_attempt(
+            gw,
+            ctx,
+            Some(app),
+            Some(method),
+            None,
+            None,
+            false,
+            Some(format!("identity provider returned error `{error}`")),
+        )
+        .await;
         let f = Failure::IdentityProviderRefused { error, description };
-        return respond::failure_with_link(&f, true, &ctx.request_id, Some((flow.target.clone(), "Try again".into())));
+        return respond::failure_with_link(
+            &f,
+            true,
+            &ctx.request_id,
+            Some((flow.target.clone(), "Try again".into())),
+        );
     }
     let Some(code) = query_param(uri, "code") else {
-        return respond::failure(&Failure::BadRequest("the callback has no `code`".into()), true, &ctx.request_id);
+        return respond::failure(
+            &Failure::BadRequest("the callback has no `code`".into()),
+            true,
+            &ctx.request_id,
+        );
     };
     let callback = gw.team_url("/cdn-cgi/access/callback");
     let claims = match method
@@ -358,26 +470,82 @@ async fn finish_login(gw: &Gateway, ctx: &RequestContext, uri: &http::Uri, flow:
         Ok(c) => c,
         Err(error) => {
             tracing::warn!(request_id = %ctx.request_id, idp = %method.name, %error, "login failed at the identity provider step");
-            log_attempt(gw, ctx, Some(app), Some(method), None, None, false, Some(error.to_string())).await;
-            return respond::failure(&Failure::IdentityProvider { detail: error.to_string() }, true, &ctx.request_id);
+            log_attempt(
+                gw,
+                ctx,
+                Some(app),
+                Some(method),
+                None,
+                None,
+                false,
+                Some(error.to_string()),
+            )
+            .await;
+            return respond::failure(
+                &Failure::IdentityProvider {
+                    detail: error.to_string(),
+                },
+                true,
+                &ctx.request_id,
+            );
         }
     };
     let mapped = match method.provider.map_identity(&claims) {
         Ok(m) => m,
         Err(OidcError::MissingEmail { tried, present }) => {
-            log_attempt(gw, ctx, Some(app), Some(method), None, None, false, Some(format!("no email claim (tried {})", tried.join(", ")))).await;
-            return respond::failure(&Failure::MissingEmail { tried, present }, true, &ctx.request_id);
+            log_attempt(
+                gw,
+                ctx,
+                Some(app),
+                Some(method),
+                None,
+                None,
+                false,
+                Some(format!("no email claim (tried {})", tried.join(", "))),
+            )
+            .await;
+            return respond::failure(
+                &Failure::MissingEmail { tried, present },
+                true,
+                &ctx.request_id,
+            );
         }
         Err(error) => {
-            log_attempt(gw, ctx, Some(app), Some(method), None, None, false, Some(error.to_string())).await;
-            return respond::failure(&Failure::IdentityProvider { detail: error.to_string() }, true, &ctx.request_id);
+            log_attempt(
+                gw,
+                ctx,
+                Some(app),
+                Some(method),
+                None,
+                None,
+                false,
+                Some(error.to_string()),
+            )
+            .await;
+            return respond::failure(
+                &Failure::IdentityProvider {
+                    detail: error.to_string(),
+                },
+                true,
+                &ctx.request_id,
+            );
         }
     };
     let email = match Email::parse(&mapped.email) {
         Ok(e) => e,
         Err(_) => {
             let reason = format!("claim `{}` is not an email address", mapped.email_claim);
-            log_attempt(gw, ctx, Some(app), Some(method), None, None, false, Some(reason.clone())).await;
+            log_attempt(
+                gw,
+                ctx,
+                Some(app),
+                Some(method),
+                None,
+                None,
+                false,
+                Some(reason.clone()),
+            )
+            .await;
             return respond::failure(
                 &Failure::MissingEmail {
                     tried: vec![mapped.email_claim.clone()],
@@ -458,7 +626,12 @@ async fn finish_login(gw: &Gateway, ctx: &RequestContext, uri: &http::Uri, flow:
         Ok(t) => t,
         Err(_) => return respond::failure(&Failure::Internal, true, &ctx.request_id),
     };
-    let org_cookie = cookies::set(AUTH_COOKIE, &org_token, expires_at - now, team_cookie_attrs(gw));
+    let org_cookie = cookies::set(
+        AUTH_COOKIE,
+        &org_token,
+        expires_at - now,
+        team_cookie_attrs(gw),
+    );
     let Ok(target) = Url::parse(&flow.target) else {
         return respond::failure(&Failure::InvalidSession, true, &ctx.request_id);
     };
@@ -486,7 +659,17 @@ async fn grant(
     if !evaluation.allowed {
         let explanation = evaluation.to_string();
         tracing::info!(request_id = %ctx.request_id, app = %app.name, user = %email, via, explanation = %explanation, "access denied by policy");
-        log_attempt(gw, ctx, Some(app), method.as_deref(), Some(&email), Some(user_id), false, Some(explanation)).await;
+        log_attempt(
+            gw,
+            ctx,
+            Some(app),
+            method.as_deref(),
+            Some(&email),
+            Some(user_id),
+            false,
+            Some(explanation),
+        )
+        .await;
         if let Some(url) = &app.custom_deny_url {
             return respond::redirect(url.as_str());
         }
@@ -506,7 +689,13 @@ async fn grant(
                 .config()
                 .claims
                 .iter()
-                .filter_map(|c| stored.identity.oidc_fields.get(c).map(|v| (c.clone(), v.clone())))
+                .filter_map(|c| {
+                    stored
+                        .identity
+                        .oidc_fields
+                        .get(c)
+                        .map(|v| (c.clone(), v.clone()))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -527,7 +716,17 @@ async fn grant(
         Ok(t) => t,
         Err(_) => return respond::failure(&Failure::Internal, true, &ctx.request_id),
     };
-    log_attempt(gw, ctx, Some(app), method.as_deref(), Some(&email), Some(user_id), true, None).await;
+    log_attempt(
+        gw,
+        ctx,
+        Some(app),
+        method.as_deref(),
+        Some(&email),
+        Some(user_id),
+        true,
+        None,
+    )
+    .await;
     let host = target.host_str().unwrap_or_default();
     let authorized = format!(
         "{}/cdn-cgi/access/authorized?token={}&redirect_url={}",
@@ -543,7 +742,11 @@ async fn grant(
 
 /// `/cdn-cgi/access/*` on an application domain. A host may carry several applications (by
 /// path): `authorized` finds its application from `redirect_url`, the others from the token.
-pub async fn app_endpoint(gw: Arc<Gateway>, ctx: RequestContext, mut req: Request<Incoming>) -> Response<Body> {
+pub async fn app_endpoint(
+    gw: Arc<Gateway>,
+    ctx: RequestContext,
+    mut req: Request<Incoming>,
+) -> Response<Body> {
     let html = respond::wants_html(req.headers());
     let header_token = proxy::strip_identity_headers(req.headers_mut());
     let rest = req.uri().path()[PREFIX.len()..].to_owned();
@@ -557,7 +760,8 @@ pub async fn app_endpoint(gw: Arc<Gateway>, ctx: RequestContext, mut req: Reques
         .collect();
     let session = || {
         apps.iter().find_map(|app| {
-            proxy::authenticate(&gw, app, req.headers(), header_token.as_deref()).map(|(c, _)| (app.clone(), c))
+            proxy::authenticate(&gw, app, req.headers(), header_token.as_deref())
+                .map(|(c, _)| (app.clone(), c))
         })
     };
     match (rest.as_str(), &method) {
@@ -573,7 +777,10 @@ pub async fn app_endpoint(gw: Arc<Gateway>, ctx: RequestContext, mut req: Reques
             }
             let mut resp = respond::failure(&Failure::LoggedOut, true, &ctx.request_id);
             for app in &apps {
-                resp = with_cookie(resp, &cookies::clear(AUTH_COOKIE, app_cookie_attrs(&gw, app)));
+                resp = with_cookie(
+                    resp,
+                    &cookies::clear(AUTH_COOKIE, app_cookie_attrs(&gw, app)),
+                );
             }
             resp
         }
@@ -596,17 +803,31 @@ fn authorized(gw: &Gateway, ctx: &RequestContext, uri: &http::Uri) -> Response<B
     };
     let ring = gw.keys.load();
     let now = gw.clock.now();
-    let claims = match gw
-        .token_cache
-        .verify_app(&ring, &token, &gw.server.team_url, &app.aud, now, &gw.revoked)
-    {
+    let claims = match gw.token_cache.verify_app(
+        &ring,
+        &token,
+        &gw.server.team_url,
+        &app.aud,
+        now,
+        &gw.revoked,
+    ) {
         Ok(c) => c,
         Err(error) => {
             tracing::info!(request_id = %ctx.request_id, app = %app.name, %error, "authorized endpoint refused a token");
-            return respond::failure_with_link(&Failure::InvalidSession, true, &ctx.request_id, Some((target.to_string(), "Sign in again".into())));
+            return respond::failure_with_link(
+                &Failure::InvalidSession,
+                true,
+                &ctx.request_id,
+                Some((target.to_string(), "Sign in again".into())),
+            );
         }
     };
-    let cookie = cookies::set(AUTH_COOKIE, &token, claims.exp - now, app_cookie_attrs(gw, &app));
+    let cookie = cookies::set(
+        AUTH_COOKIE,
+        &token,
+        claims.exp - now,
+        app_cookie_attrs(gw, &app),
+    );
     with_cookie(respond::redirect(target.as_str()), &cookie)
 }
 
@@ -622,7 +843,11 @@ async fn revoke(gw: &Gateway, session_id: &str, token_exp: i64) {
 }
 
 /// Cloudflare's get-identity document for a session.
-async fn identity_response(gw: &Gateway, ctx: &RequestContext, session: Option<String>) -> Response<Body> {
+async fn identity_response(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    session: Option<String>,
+) -> Response<Body> {
     let Some(session_id) = session else {
         return respond::failure(&Failure::Unauthenticated, false, &ctx.request_id);
     };
@@ -675,7 +900,11 @@ mod tests {
     fn login_cookie_names_are_cookie_safe() {
         let n = login_cookie_name("ab-_cd;=, ef0123456789xyzXYZ");
         assert!(n.starts_with(LOGIN_COOKIE_PREFIX));
-        assert!(n[LOGIN_COOKIE_PREFIX.len()..].chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(
+            n[LOGIN_COOKIE_PREFIX.len()..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        );
         assert_eq!(n.len(), LOGIN_COOKIE_PREFIX.len() + 16);
     }
 }

@@ -366,12 +366,17 @@ fn socket_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
 fn host_only(key: &str, value: &str) -> Result<String, ConfigError> {
     let v = value.trim().to_ascii_lowercase();
     if v.is_empty() {
-        return Err(invalid(key, "must not be empty; give a host name such as `auth.example.com`"));
+        return Err(invalid(
+            key,
+            "must not be empty; give a host name such as `auth.example.com`",
+        ));
     }
     if v.contains("://") || v.contains('/') || v.contains(':') || v.contains(char::is_whitespace) {
         return Err(invalid(
             key,
-            format!("`{value}` must be a bare host name such as `auth.example.com` (no scheme, port or path)"),
+            format!(
+                "`{value}` must be a bare host name such as `auth.example.com` (no scheme, port or path)"
+            ),
         ));
     }
     Ok(v)
@@ -379,10 +384,16 @@ fn host_only(key: &str, value: &str) -> Result<String, ConfigError> {
 
 fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|e| {
-        invalid(key, format!("`{value}` is not a URL ({e}); write e.g. `https://idp.example.com/...`"))
+        invalid(
+            key,
+            format!("`{value}` is not a URL ({e}); write e.g. `https://idp.example.com/...`"),
+        )
     })?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(invalid(key, format!("`{value}` must be an http:// or https:// URL")));
+        return Err(invalid(
+            key,
+            format!("`{value}` must be an http:// or https:// URL"),
+        ));
     }
     if url.host_str().is_none() {
         return Err(invalid(key, format!("`{value}` has no host")));
@@ -408,11 +419,17 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(t) => {
             for (k, p) in [("server.tls.cert", &t.cert), ("server.tls.key", &t.key)] {
                 if !p.is_file() {
-                    return Err(invalid(k, format!("{} is not a readable file (PEM expected)", p.display())));
+                    return Err(invalid(
+                        k,
+                        format!("{} is not a readable file (PEM expected)", p.display()),
+                    ));
                 }
             }
             Some(TlsConfig {
-                listen: socket_addr("server.tls.listen", t.listen.as_deref().unwrap_or("0.0.0.0:8443"))?,
+                listen: socket_addr(
+                    "server.tls.listen",
+                    t.listen.as_deref().unwrap_or("0.0.0.0:8443"),
+                )?,
                 cert: t.cert,
                 key: t.key,
             })
@@ -432,7 +449,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 ));
             }
             if url.path() != "/" || url.query().is_some() {
-                return Err(invalid("server.public_url", "must have no path or query, e.g. `https://auth.example.com`"));
+                return Err(invalid(
+                    "server.public_url",
+                    "must have no path or query, e.g. `https://auth.example.com`",
+                ));
             }
             url.as_str().trim_end_matches('/').to_owned()
         }
@@ -454,7 +474,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(u) => {
             return Err(invalid(
                 "server.database_url",
-                format!("`{}` is not supported; use `sqlite://path/to/portcullis.db`", redact_url(&u)),
+                format!(
+                    "`{}` is not supported; use `sqlite://path/to/portcullis.db`",
+                    redact_url(&u)
+                ),
             ));
         }
         None => format!("sqlite://{}", data_dir.join("portcullis.db").display()),
@@ -465,7 +488,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         Duration::from_secs(24 * 3600),
     )?;
     if session_duration < Duration::from_secs(15 * 60) || session_duration > MAX_SESSION {
-        return Err(invalid("server.session_duration", "must be between 15m and 744h (one month)"));
+        return Err(invalid(
+            "server.session_duration",
+            "must be between 15m and 744h (one month)",
+        ));
     }
     let signing_alg = match s.signing_alg.as_deref().unwrap_or("RS256") {
         "RS256" => Algorithm::Rs256,
@@ -474,7 +500,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         other => {
             return Err(invalid(
                 "server.signing_alg",
-                format!("`{other}` is not offered; choose RS256 (default, what Cloudflare uses), ES256 or EdDSA"),
+                format!(
+                    "`{other}` is not offered; choose RS256 (default, what Cloudflare uses), ES256 or EdDSA"
+                ),
             ));
         }
     };
@@ -484,9 +512,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         Duration::from_secs(42 * 24 * 3600),
     )?;
     if key_rotation_interval < Duration::from_secs(3600) {
-        return Err(invalid("server.key_rotation_interval", "must be at least 1h"));
+        return Err(invalid(
+            "server.key_rotation_interval",
+            "must be at least 1h",
+        ));
     }
-    let clock_skew = duration("server.clock_skew", s.clock_skew.as_deref(), Duration::from_secs(60))?;
+    let clock_skew = duration(
+        "server.clock_skew",
+        s.clock_skew.as_deref(),
+        Duration::from_secs(60),
+    )?;
     if clock_skew > Duration::from_secs(600) {
         return Err(invalid("server.clock_skew", "must be at most 10m"));
     }
@@ -496,7 +531,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         other => {
             return Err(invalid(
                 "server.runtime",
-                format!("`{other}` is not a runtime shape; choose `current_thread` or `multi_thread`"),
+                format!(
+                    "`{other}` is not a runtime shape; choose `current_thread` or `multi_thread`"
+                ),
             ));
         }
     };
@@ -521,10 +558,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     for (i, a) in identity_providers.iter().enumerate() {
         if identity_providers[..i].iter().any(|b| b.name == a.name) {
-            return Err(invalid(format!("identity_providers[{i}].name"), format!("`{}` is used twice; names must be unique", a.name)));
+            return Err(invalid(
+                format!("identity_providers[{i}].name"),
+                format!("`{}` is used twice; names must be unique", a.name),
+            ));
         }
         if a.id.is_some() && identity_providers[..i].iter().any(|b| b.id == a.id) {
-            return Err(invalid(format!("identity_providers[{i}].id"), "is used twice; ids must be unique"));
+            return Err(invalid(
+                format!("identity_providers[{i}].id"),
+                "is used twice; ids must be unique",
+            ));
         }
     }
 
@@ -534,10 +577,19 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     for (i, a) in applications.iter().enumerate() {
         if applications[..i].iter().any(|b| b.name == a.name) {
-            return Err(invalid(format!("applications[{i}].name"), format!("`{}` is used twice; names must be unique", a.name)));
+            return Err(invalid(
+                format!("applications[{i}].name"),
+                format!("`{}` is used twice; names must be unique", a.name),
+            ));
         }
         if applications[..i].iter().any(|b| b.domain == a.domain) {
-            return Err(invalid(format!("applications[{i}].domain"), format!("`{}` is already the domain of another application", a.domain)));
+            return Err(invalid(
+                format!("applications[{i}].domain"),
+                format!(
+                    "`{}` is already the domain of another application",
+                    a.domain
+                ),
+            ));
         }
     }
     Ok(Config {
@@ -557,13 +609,26 @@ fn redact_url(u: &str) -> String {
     }
 }
 
-fn validate_idp(i: usize, raw: RawIdentityProvider, clock_skew: Duration) -> Result<IdentityProviderConfig, ConfigError> {
+fn validate_idp(
+    i: usize,
+    raw: RawIdentityProvider,
+    clock_skew: Duration,
+) -> Result<IdentityProviderConfig, ConfigError> {
     let key = |k: &str| format!("identity_providers[{i}].{k}");
     if raw.name.trim().is_empty() {
-        return Err(invalid(key("name"), "must not be empty: it is shown to users on the login page"));
+        return Err(invalid(
+            key("name"),
+            "must not be empty: it is shown to users on the login page",
+        ));
     }
     if raw.kind != "oidc" {
-        return Err(invalid(key("type"), format!("`{}` is not supported; this version supports `oidc`", raw.kind)));
+        return Err(invalid(
+            key("type"),
+            format!(
+                "`{}` is not supported; this version supports `oidc`",
+                raw.kind
+            ),
+        ));
     }
     let id = raw
         .id
@@ -582,7 +647,9 @@ fn validate_idp(i: usize, raw: RawIdentityProvider, clock_skew: Duration) -> Res
         ));
     }
     let url_opt = |k: &str, v: &Option<String>| -> Result<Option<Url>, ConfigError> {
-        v.as_deref().map(|v| http_url(&key(&format!("config.{k}")), v)).transpose()
+        v.as_deref()
+            .map(|v| http_url(&key(&format!("config.{k}")), v))
+            .transpose()
     };
     let auth_url = url_opt("auth_url", &c.auth_url)?;
     let token_url = url_opt("token_url", &c.token_url)?;
@@ -592,7 +659,11 @@ fn validate_idp(i: usize, raw: RawIdentityProvider, clock_skew: Duration) -> Res
         http_url(&key("config.issuer"), iss)?;
     }
     if discovery_url.is_none() && c.issuer.is_none() {
-        for (k, v) in [("auth_url", &auth_url), ("token_url", &token_url), ("certs_url", &certs_url)] {
+        for (k, v) in [
+            ("auth_url", &auth_url),
+            ("token_url", &token_url),
+            ("certs_url", &certs_url),
+        ] {
             if v.is_none() {
                 return Err(invalid(
                     key(&format!("config.{k}")),
@@ -607,22 +678,36 @@ fn validate_idp(i: usize, raw: RawIdentityProvider, clock_skew: Duration) -> Res
         Some(other) => {
             return Err(invalid(
                 key("config.token_endpoint_auth_method"),
-                format!("`{other}` is not supported; choose `client_secret_basic` or `client_secret_post`"),
+                format!(
+                    "`{other}` is not supported; choose `client_secret_basic` or `client_secret_post`"
+                ),
             ));
         }
     };
     let scopes = c
         .scopes
         .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
-    if scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-        return Err(invalid(key("config.scopes"), "each scope must be one non-empty word"));
+    if scopes
+        .iter()
+        .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+    {
+        return Err(invalid(
+            key("config.scopes"),
+            "each scope must be one non-empty word",
+        ));
     }
     let email_claim_name = c.email_claim_name.unwrap_or_else(|| "email".into());
     if email_claim_name.trim().is_empty() {
-        return Err(invalid(key("config.email_claim_name"), "must not be empty (default `email`)"));
+        return Err(invalid(
+            key("config.email_claim_name"),
+            "must not be empty (default `email`)",
+        ));
     }
     if c.claims.iter().any(|s| s.trim().is_empty()) {
-        return Err(invalid(key("config.claims"), "claim names must not be empty"));
+        return Err(invalid(
+            key("config.claims"),
+            "claim names must not be empty",
+        ));
     }
     let mut provider = ProviderConfig::new(c.client_id, client_secret);
     provider.auth_url = auth_url;
@@ -654,9 +739,16 @@ fn validate_app(
         return Err(invalid(key("name"), "must not be empty"));
     }
     let domain = raw.domain.trim().to_ascii_lowercase();
-    let pattern = DomainPattern::parse(&domain).map_err(|e| invalid(key("domain"), e.to_string()))?;
+    let pattern =
+        DomainPattern::parse(&domain).map_err(|e| invalid(key("domain"), e.to_string()))?;
     if pattern.matches(&server.team_domain, "/") {
-        return Err(invalid(key("domain"), format!("covers the team domain `{}`; give the application its own host", server.team_domain)));
+        return Err(invalid(
+            key("domain"),
+            format!(
+                "covers the team domain `{}`; give the application its own host",
+                server.team_domain
+            ),
+        ));
     }
     let origin = http_url(&key("origin"), &raw.origin)?;
     if origin.query().is_some() || origin.fragment().is_some() {
@@ -667,17 +759,29 @@ fn validate_app(
         Some(a) => {
             let a = a.to_ascii_lowercase();
             if a.len() != 64 || !a.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(invalid(key("aud"), "must be 64 hexadecimal characters (an AUD tag), or left out to generate one"));
+                return Err(invalid(
+                    key("aud"),
+                    "must be 64 hexadecimal characters (an AUD tag), or left out to generate one",
+                ));
             }
             Some(a)
         }
     };
-    let session_duration = duration(&key("session_duration"), raw.session_duration.as_deref(), Duration::from_secs(24 * 3600))?;
+    let session_duration = duration(
+        &key("session_duration"),
+        raw.session_duration.as_deref(),
+        Duration::from_secs(24 * 3600),
+    )?;
     if session_duration > MAX_SESSION {
-        return Err(invalid(key("session_duration"), "must be at most 744h (one month)"));
+        return Err(invalid(
+            key("session_duration"),
+            "must be at most 744h (one month)",
+        ));
     }
     for (j, name) in raw.allowed_idps.iter().enumerate() {
-        let known = idps.iter().any(|p| &p.name == name || p.id.map(|id| id.to_string()) == Some(name.to_ascii_lowercase()));
+        let known = idps.iter().any(|p| {
+            &p.name == name || p.id.map(|id| id.to_string()) == Some(name.to_ascii_lowercase())
+        });
         if !known {
             let names: Vec<&str> = idps.iter().map(|p| p.name.as_str()).collect();
             return Err(invalid(
@@ -686,19 +790,31 @@ fn validate_app(
             ));
         }
     }
-    let allowed_count = if raw.allowed_idps.is_empty() { idps.len() } else { raw.allowed_idps.len() };
+    let allowed_count = if raw.allowed_idps.is_empty() {
+        idps.len()
+    } else {
+        raw.allowed_idps.len()
+    };
     if raw.auto_redirect_to_identity && allowed_count != 1 {
         return Err(invalid(
             key("auto_redirect_to_identity"),
             "needs exactly one allowed login method (set `allowed_idps` to one)",
         ));
     }
-    let same_site = match raw.same_site_cookie_attribute.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let same_site = match raw
+        .same_site_cookie_attribute
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("lax") => SameSite::Lax,
         Some("strict") => SameSite::Strict,
         Some("none") => SameSite::None,
         Some(other) => {
-            return Err(invalid(key("same_site_cookie_attribute"), format!("`{other}` is not one of `lax`, `strict`, `none`")));
+            return Err(invalid(
+                key("same_site_cookie_attribute"),
+                format!("`{other}` is not one of `lax`, `strict`, `none`"),
+            ));
         }
     };
     if same_site == SameSite::None && !server.is_https() {
@@ -713,12 +829,21 @@ fn validate_app(
         .map(|u| http_url(&key("custom_deny_url"), u))
         .transpose()?;
     if raw.policies.is_empty() {
-        return Err(invalid(key("policies"), "needs at least one policy: without one nobody is allowed in (deny by default)"));
+        return Err(invalid(
+            key("policies"),
+            "needs at least one policy: without one nobody is allowed in (deny by default)",
+        ));
     }
     for (j, p) in raw.policies.iter().enumerate() {
-        p.validate().map_err(|e| invalid(key(&format!("policies[{j}]")), e.to_string()))?;
+        p.validate()
+            .map_err(|e| invalid(key(&format!("policies[{j}]")), e.to_string()))?;
         if let Some(d) = &p.session_duration {
-            parse_go_duration(d).map_err(|e| invalid(key(&format!("policies[{j}].session_duration")), e.to_string()))?;
+            parse_go_duration(d).map_err(|e| {
+                invalid(
+                    key(&format!("policies[{j}].session_duration")),
+                    e.to_string(),
+                )
+            })?;
         }
     }
     Ok(ApplicationConfig {
@@ -763,7 +888,10 @@ policies = [{ name = "staff", decision = "allow", include = [{ email_domain = { 
 "#;
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_raw(Config::parse_toml(text, "test.toml")?, &env)
     }
 
@@ -771,10 +899,19 @@ policies = [{ name = "staff", decision = "allow", include = [{ email_domain = { 
     fn the_issue_example_works_as_written() {
         let c = load(EXAMPLE, &[]).unwrap();
         assert_eq!(c.server.team_url, "http://auth.localhost:8080");
-        assert_eq!(c.server.url_for_host("whoami.localhost"), "http://whoami.localhost:8080");
-        assert_eq!(c.identity_providers[0].provider.claims, ["employee_id", "roles"]);
+        assert_eq!(
+            c.server.url_for_host("whoami.localhost"),
+            "http://whoami.localhost:8080"
+        );
+        assert_eq!(
+            c.identity_providers[0].provider.claims,
+            ["employee_id", "roles"]
+        );
         assert!(c.identity_providers[0].provider.pkce_enabled);
-        assert_eq!(c.applications[0].session_duration, Duration::from_secs(86400));
+        assert_eq!(
+            c.applications[0].session_duration,
+            Duration::from_secs(86400)
+        );
         assert_eq!(c.server.database_url, "sqlite://./data/portcullis.db");
     }
 
@@ -796,28 +933,65 @@ policies = [{ name = "staff", decision = "allow", include = [{ email_domain = { 
 
     #[test]
     fn unknown_environment_variable_is_named() {
-        let err = load(EXAMPLE, &[("PORTCULLIS_LISTN", "x")]).unwrap_err().to_string();
+        let err = load(EXAMPLE, &[("PORTCULLIS_LISTN", "x")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("PORTCULLIS_LISTN"), "{err}");
     }
 
     #[test]
     fn unknown_key_is_named() {
-        let err = load(&EXAMPLE.replace("data_dir", "datadir"), &[]).unwrap_err().to_string();
+        let err = load(&EXAMPLE.replace("data_dir", "datadir"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("datadir"), "{err}");
     }
 
     #[test]
     fn errors_name_the_key_and_say_what_is_valid() {
         let cases = [
-            (EXAMPLE.replace("127.0.0.1:8080\"", "localhost-8080\""), "server.listen"),
-            (EXAMPLE.replace("type = \"oidc\"", "type = \"saml\""), "identity_providers[0].type"),
-            (EXAMPLE.replace("origin = \"http://127.0.0.1:8090\"", "origin = \"ftp://x\""), "applications[0].origin"),
-            (EXAMPLE.replace("domain = \"whoami.localhost\"", "domain = \"https://whoami.localhost\""), "applications[0].domain"),
-            (EXAMPLE.replace("decision = \"allow\"", "decision = \"maybe\""), "test.toml"),
-            (EXAMPLE.replace("include = [", "exclude = ["), "applications[0].policies[0]"),
-            (EXAMPLE.replace("discovery_url = \"http://127.0.0.1:9000/.well-known/openid-configuration\", ", ""), "config.auth_url"),
-            (EXAMPLE.replace("[server]\n", "[server]\nsession_duration = \"5m\"\n"), "server.session_duration"),
-            (EXAMPLE.replace("[server]\n", "[server]\nsigning_alg = \"HS256\"\n"), "server.signing_alg"),
+            (
+                EXAMPLE.replace("127.0.0.1:8080\"", "localhost-8080\""),
+                "server.listen",
+            ),
+            (
+                EXAMPLE.replace("type = \"oidc\"", "type = \"saml\""),
+                "identity_providers[0].type",
+            ),
+            (
+                EXAMPLE.replace("origin = \"http://127.0.0.1:8090\"", "origin = \"ftp://x\""),
+                "applications[0].origin",
+            ),
+            (
+                EXAMPLE.replace(
+                    "domain = \"whoami.localhost\"",
+                    "domain = \"https://whoami.localhost\"",
+                ),
+                "applications[0].domain",
+            ),
+            (
+                EXAMPLE.replace("decision = \"allow\"", "decision = \"maybe\""),
+                "test.toml",
+            ),
+            (
+                EXAMPLE.replace("include = [", "exclude = ["),
+                "applications[0].policies[0]",
+            ),
+            (
+                EXAMPLE.replace(
+                    "discovery_url = \"http://127.0.0.1:9000/.well-known/openid-configuration\", ",
+                    "",
+                ),
+                "config.auth_url",
+            ),
+            (
+                EXAMPLE.replace("[server]\n", "[server]\nsession_duration = \"5m\"\n"),
+                "server.session_duration",
+            ),
+            (
+                EXAMPLE.replace("[server]\n", "[server]\nsigning_alg = \"HS256\"\n"),
+                "server.signing_alg",
+            ),
         ];
         for (text, key) in cases {
             let err = load(&text, &[]).unwrap_err().to_string();
@@ -827,9 +1001,12 @@ policies = [{ name = "staff", decision = "allow", include = [{ email_domain = { 
 
     #[test]
     fn public_url_must_be_the_team_domain() {
-        let err = load(&EXAMPLE.replace("http://auth.localhost:8080", "http://other.localhost:8080"), &[])
-            .unwrap_err()
-            .to_string();
+        let err = load(
+            &EXAMPLE.replace("http://auth.localhost:8080", "http://other.localhost:8080"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("server.public_url"), "{err}");
     }
 

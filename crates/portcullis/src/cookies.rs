@@ -66,8 +66,14 @@ mod tests {
     #[test]
     fn reads_values_across_headers_and_skips_junk() {
         let mut h = HeaderMap::new();
-        h.append(COOKIE, HeaderValue::from_static("a=1; CF_Authorization=x.y.z;junk; b"));
-        h.append(COOKIE, HeaderValue::from_static("CF_Authorization = \"q.r.s\""));
+        h.append(
+            COOKIE,
+            HeaderValue::from_static("a=1; CF_Authorization=x.y.z;junk; b"),
+        );
+        h.append(
+            COOKIE,
+            HeaderValue::from_static("CF_Authorization = \"q.r.s\""),
+        );
         let v: Vec<&str> = values(&h, AUTH_COOKIE).collect();
         assert_eq!(v, ["x.y.z", "q.r.s"]);
         assert_eq!(first(&h, "a"), Some("1"));

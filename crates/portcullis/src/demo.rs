@@ -20,7 +20,12 @@ pub struct DemoOptions {
 }
 
 /// The demo's gateway configuration, in the same TOML an operator writes.
-pub fn demo_config_toml(port: u16, data_dir: &std::path::Path, issuer: &str, client_secret: &str) -> String {
+pub fn demo_config_toml(
+    port: u16,
+    data_dir: &std::path::Path,
+    issuer: &str,
+    client_secret: &str,
+) -> String {
     format!(
         r#"
 [server]
@@ -41,7 +46,11 @@ domain = "whoami.localhost"
 origin = "ORIGIN"
 policies = [{{ name = "staff", decision = "allow", include = [{{ email_domain = {{ domain = "example.com" }} }}] }}]
 "#,
-        data_dir = data_dir.display().to_string().replace('\\', "/").replace('"', "\\\""),
+        data_dir = data_dir
+            .display()
+            .to_string()
+            .replace('\\', "/")
+            .replace('"', "\\\""),
         client_id = portcullis_demo::DEMO_CLIENT_ID,
     )
 }
@@ -60,9 +69,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let mut idp_options = IdpOptions::demo(issuer.clone());
     idp_options.alg = opts.idp_alg;
     idp_options.client_secret = crate::seal::random_token::<24>()?;
-    idp_options
-        .redirect_uris
-        .push(format!("http://auth.localhost:{port}/cdn-cgi/access/callback"));
+    idp_options.redirect_uris.push(format!(
+        "http://auth.localhost:{port}/cdn-cgi/access/callback"
+    ));
     let secret = idp_options.client_secret.clone();
     let idp = DemoIdp::new(idp_options)?;
     tokio::spawn(portcullis_demo::serve(idp_listener, idp.router()));
@@ -73,7 +82,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let running = crate::run::start_on(config, Some(gateway_listener)).await?;
 
     println!();
-    println!("  Portcullis demo is running (SQLite in {}).", opts.data_dir.display());
+    println!(
+        "  Portcullis demo is running (SQLite in {}).",
+        opts.data_dir.display()
+    );
     println!();
     println!("  Open   http://whoami.localhost:{port}/   in a browser.");
     println!("  Sign in as alice / alice (alice@example.com, allowed by the `staff` policy)");

@@ -50,7 +50,8 @@ impl Clock {
 
     /// Moves this gateway's notion of time forward (tests).
     pub fn advance(&self, by: Duration) {
-        self.offset.fetch_add(by.as_secs() as i64, Ordering::Relaxed);
+        self.offset
+            .fetch_add(by.as_secs() as i64, Ordering::Relaxed);
     }
 }
 
@@ -168,8 +169,12 @@ impl Gateway {
     pub async fn build(config: Config) -> Result<Arc<Gateway>, StartError> {
         let server = config.server;
         if server.database_url.starts_with("sqlite://") {
-            std::fs::create_dir_all(&server.data_dir)
-                .map_err(|e| StartError::Other(format!("cannot create data_dir {}: {e}", server.data_dir.display())))?;
+            std::fs::create_dir_all(&server.data_dir).map_err(|e| {
+                StartError::Other(format!(
+                    "cannot create data_dir {}: {e}",
+                    server.data_dir.display()
+                ))
+            })?;
         }
         let sealer = Sealer::from_config_or_file(server.secret_key.as_ref(), &server.data_dir)?;
         let store = portcullis_store::open(&server.database_url).await?;
@@ -189,8 +194,12 @@ impl Gateway {
         let mut login_methods = Vec::new();
         for idp in config.identity_providers {
             let existing = store.find_login_method_by_name(&idp.name).await?;
-            let id = idp.id.or(existing.as_ref().map(|e| e.id)).unwrap_or_else(Uuid::new_v4);
-            let sealed_secret = sealer.seal("idp-client-secret", idp.provider.client_secret.as_bytes())?;
+            let id = idp
+                .id
+                .or(existing.as_ref().map(|e| e.id))
+                .unwrap_or_else(Uuid::new_v4);
+            let sealed_secret =
+                sealer.seal("idp-client-secret", idp.provider.client_secret.as_bytes())?;
             let p = &idp.provider;
             let record = LoginMethodRecord {
                 id,
@@ -223,11 +232,20 @@ impl Gateway {
 
         let mut apps = Vec::new();
         for app in config.applications {
-            apps.push(Arc::new(record_app(store.as_ref(), app, &login_methods, now).await?));
+            apps.push(Arc::new(
+                record_app(store.as_ref(), app, &login_methods, now).await?,
+            ));
         }
         let snapshot = build_snapshot(apps, login_methods)?;
 
-        let ring = keys::load_or_create(store.as_ref(), &sealer, server.signing_alg, &server.team_domain, now).await?;
+        let ring = keys::load_or_create(
+            store.as_ref(),
+            &sealer,
+            server.signing_alg,
+            &server.team_domain,
+            now,
+        )
+        .await?;
         let revoked = Revocations::default();
         for r in store.list_revoked_sessions(now).await? {
             revoked.insert(r.id, r.expires_at);
@@ -337,10 +355,17 @@ async fn record_app(
     })
 }
 
-fn build_snapshot(apps: Vec<Arc<App>>, login_methods: Vec<Arc<LoginMethod>>) -> Result<Snapshot, StartError> {
+fn build_snapshot(
+    apps: Vec<Arc<App>>,
+    login_methods: Vec<Arc<LoginMethod>>,
+) -> Result<Snapshot, StartError> {
     let apps_by_aud = apps.iter().map(|a| (a.aud.clone(), a.clone())).collect();
-    let router = AppRouter::new(apps.into_iter().map(|a| (a.pattern.clone(), a)).collect::<Vec<_>>())
-        .map_err(|e| StartError::Other(format!("applications: {e}")))?;
+    let router = AppRouter::new(
+        apps.into_iter()
+            .map(|a| (a.pattern.clone(), a))
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| StartError::Other(format!("applications: {e}")))?;
     Ok(Snapshot {
         apps: router,
         apps_by_aud,
@@ -348,7 +373,10 @@ fn build_snapshot(apps: Vec<Arc<App>>, login_methods: Vec<Arc<LoginMethod>>) -> 
     })
 }
 
-async fn follow_changes(gateway: std::sync::Weak<Gateway>, mut feed: tokio::sync::broadcast::Receiver<Change>) {
+async fn follow_changes(
+    gateway: std::sync::Weak<Gateway>,
+    mut feed: tokio::sync::broadcast::Receiver<Change>,
+) {
     loop {
         let change = feed.recv().await;
         let Some(gw) = gateway.upgrade() else { return };
@@ -356,9 +384,14 @@ async fn follow_changes(gateway: std::sync::Weak<Gateway>, mut feed: tokio::sync
             Ok(Change::SessionRevoked { id, expires_at }) => gw.revoked.insert(id, expires_at),
             Ok(Change::SigningKeysChanged) | Ok(Change::ConfigChanged) => {}
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "change feed lagged; reloading revocations from the store");
+                tracing::warn!(
+                    missed,
+                    "change feed lagged; reloading revocations from the store"
+                );
                 match gw.store.list_revoked_sessions(gw.clock.now()).await {
-                    Ok(list) => list.into_iter().for_each(|r| gw.revoked.insert(r.id, r.expires_at)),
+                    Ok(list) => list
+                        .into_iter()
+                        .for_each(|r| gw.revoked.insert(r.id, r.expires_at)),
                     Err(error) => tracing::error!(%error, "cannot reload revocations"),
                 }
             }
@@ -374,9 +407,15 @@ async fn housekeeping(gateway: std::sync::Weak<Gateway>) {
         let Some(gw) = gateway.upgrade() else { return };
         let now = gw.clock.now();
         gw.revoked.prune(now);
-        if gw.keys.load().rotation_due(now, gw.server.key_rotation_interval) {
+        if gw
+            .keys
+            .load()
+            .rotation_due(now, gw.server.key_rotation_interval)
+        {
             match gw.rotate_keys().await {
-                Ok(()) => tracing::info!(kid = gw.keys.load().current().kid(), "signing key rotated"),
+                Ok(()) => {
+                    tracing::info!(kid = gw.keys.load().current().kid(), "signing key rotated")
+                }
                 Err(error) => tracing::error!(%error, "signing key rotation failed; will retry"),
             }
         }

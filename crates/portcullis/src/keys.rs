@@ -114,16 +114,25 @@ fn unseal(sealer: &Sealer, record: &SigningKeyRecord) -> Result<Arc<SigningKey>,
         .parse()
         .map_err(|_| KeyError::UnknownAlg(record.kid.clone()))?;
     let text = String::from_utf8_lossy(&record.sealed_private_key).into_owned();
-    let der = sealer.open(SEAL_PURPOSE, &text).map_err(|source| KeyError::Unseal {
-        kid: record.kid.clone(),
-        source,
-    })?;
+    let der = sealer
+        .open(SEAL_PURPOSE, &text)
+        .map_err(|source| KeyError::Unseal {
+            kid: record.kid.clone(),
+            source,
+        })?;
     Ok(Arc::new(SigningKey::from_pkcs8(alg, &der)?))
 }
 
-async fn create(store: &dyn Store, sealer: &Sealer, alg: Algorithm, now: i64) -> Result<SigningKeyRecord, KeyError> {
+async fn create(
+    store: &dyn Store,
+    sealer: &Sealer,
+    alg: Algorithm,
+    now: i64,
+) -> Result<SigningKeyRecord, KeyError> {
     let key = SigningKey::generate(alg)?;
-    let sealed = sealer.seal(SEAL_PURPOSE, key.pkcs8_der()).map_err(KeyError::Seal)?;
+    let sealed = sealer
+        .seal(SEAL_PURPOSE, key.pkcs8_der())
+        .map_err(KeyError::Seal)?;
     let record = SigningKeyRecord {
         kid: key.kid().to_owned(),
         alg: alg.as_str().to_owned(),
@@ -155,13 +164,24 @@ pub async fn load_or_create(
     ring_from_records(sealer, &records, cert_name)
 }
 
-fn ring_from_records(sealer: &Sealer, records: &[SigningKeyRecord], cert_name: &str) -> Result<KeyRing, KeyError> {
+fn ring_from_records(
+    sealer: &Sealer,
+    records: &[SigningKeyRecord],
+    cert_name: &str,
+) -> Result<KeyRing, KeyError> {
     let mut live = records.iter().filter(|r| r.retired_at.is_none());
     let current = live.next();
-    let previous = records.iter().find(|r| Some(r.kid.as_str()) != current.map(|c| c.kid.as_str()));
+    let previous = records
+        .iter()
+        .find(|r| Some(r.kid.as_str()) != current.map(|c| c.kid.as_str()));
     let current = current.ok_or_else(|| KeyError::UnknownAlg("<none>".into()))?;
     let previous = previous.map(|r| unseal(sealer, r)).transpose()?;
-    KeyRing::new(unseal(sealer, current)?, current.created_at, previous, cert_name)
+    KeyRing::new(
+        unseal(sealer, current)?,
+        current.created_at,
+        previous,
+        cert_name,
+    )
 }
 
 /// Makes a new current key; the old current becomes the previous key; older ones are deleted.

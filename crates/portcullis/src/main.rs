@@ -20,12 +20,22 @@ enum Command {
     /// Run the gateway with a configuration file.
     Serve {
         /// Path of the TOML configuration.
-        #[arg(long, short, env = "PORTCULLIS_CONFIG", default_value = "portcullis.toml")]
+        #[arg(
+            long,
+            short,
+            env = "PORTCULLIS_CONFIG",
+            default_value = "portcullis.toml"
+        )]
         config: PathBuf,
     },
     /// Check a configuration file and exit.
     CheckConfig {
-        #[arg(long, short, env = "PORTCULLIS_CONFIG", default_value = "portcullis.toml")]
+        #[arg(
+            long,
+            short,
+            env = "PORTCULLIS_CONFIG",
+            default_value = "portcullis.toml"
+        )]
         config: PathBuf,
     },
     /// Run the gateway with a built-in demo identity provider and origin (not for production).
@@ -46,7 +56,9 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = std::env::var("PORTCULLIS_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if json {
         builder.json().init();
     } else {
@@ -56,8 +68,12 @@ fn init_logging() {
 
 fn runtime(shape: RuntimeShape) -> std::io::Result<tokio::runtime::Runtime> {
     match shape {
-        RuntimeShape::CurrentThread => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        RuntimeShape::MultiThread => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        RuntimeShape::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        RuntimeShape::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
     }
 }
 

@@ -54,6 +54,12 @@ impl OriginClient {
     }
 }
 
+impl Default for OriginClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Per-request facts the phases share.
 pub struct RequestContext {
     pub request_id: String,
@@ -92,12 +98,18 @@ pub fn authenticate(
 ) -> Option<(Arc<AppClaims>, String)> {
     let ring = gw.keys.load();
     let now = gw.clock.now();
-    let candidates = header_token.into_iter().chain(cookies::values(headers, cookies::AUTH_COOKIE));
+    let candidates = header_token
+        .into_iter()
+        .chain(cookies::values(headers, cookies::AUTH_COOKIE));
     for token in candidates {
-        match gw
-            .token_cache
-            .verify_app(&ring, token, &gw.server.team_url, &app.aud, now, &gw.revoked)
-        {
+        match gw.token_cache.verify_app(
+            &ring,
+            token,
+            &gw.server.team_url,
+            &app.aud,
+            now,
+            &gw.revoked,
+        ) {
             Ok(claims) => return Some((claims, token.to_owned())),
             Err(error) => tracing::debug!(%error, app = %app.name, "token refused"),
         }
@@ -125,7 +137,13 @@ pub fn public_url(gw: &Gateway, host: &str, uri: &Uri) -> String {
 }
 
 /// Phase 3. Redirect browsers to the login; refuse everything else with 401.
-pub fn unauthenticated(gw: &Gateway, ctx: &RequestContext, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response<Body> {
+pub fn unauthenticated(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response<Body> {
     if is_browser_navigation(method, headers) {
         let target = public_url(gw, &ctx.host, uri);
         let login = gw.team_url(&format!(
@@ -174,7 +192,10 @@ fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
     if connection_upgrade {
         headers.get(header::UPGRADE).cloned()
     } else {
@@ -195,9 +216,17 @@ pub async fn forward(
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
     let (mut parts, body) = req.into_parts();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let Ok(uri) = format!("{}{path_and_query}", app.origin_prefix).parse::<Uri>() else {
-        return respond::failure(&Failure::BadRequest("request target".into()), respond::wants_html(&parts.headers), &ctx.request_id);
+        return respond::failure(
+            &Failure::BadRequest("request target".into()),
+            respond::wants_html(&parts.headers),
+            &ctx.request_id,
+        );
     };
     parts.uri = uri;
     parts.version = Version::HTTP_11;
@@ -218,7 +247,11 @@ pub async fn forward(
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
     }
-    let proto = if gw.server.is_https() { "https" } else { "http" };
+    let proto = if gw.server.is_https() {
+        "https"
+    } else {
+        "http"
+    };
     headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     if let Ok(v) = HeaderValue::from_str(token) {
         headers.insert(JWT_ASSERTION, v);
@@ -227,7 +260,12 @@ pub async fn forward(
         headers.insert(USER_EMAIL, v);
     }
 
-    let response = match gw.origins.client.request(Request::from_parts(parts, body)).await {
+    let response = match gw
+        .origins
+        .client
+        .request(Request::from_parts(parts, body))
+        .await
+    {
         Ok(r) => r,
         Err(error) => {
             tracing::warn!(request_id = %ctx.request_id, app = %app.name, %error, "origin unreachable");
@@ -235,26 +273,28 @@ pub async fn forward(
         }
     };
 
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client_upgrade) = client_upgrade {
-            let (parts, body) = response.into_parts();
-            let mut origin_response = Response::from_parts(parts.clone(), body);
-            let origin_upgrade = hyper::upgrade::on(&mut origin_response);
-            let request_id = ctx.request_id.clone();
-            tokio::spawn(async move {
-                match tokio::try_join!(client_upgrade, origin_upgrade) {
-                    Ok((client, origin)) => {
-                        let mut client = TokioIo::new(client);
-                        let mut origin = TokioIo::new(origin);
-                        if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut origin).await {
-                            tracing::debug!(%request_id, %error, "upgraded connection ended");
-                        }
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        let (parts, body) = response.into_parts();
+        let mut origin_response = Response::from_parts(parts.clone(), body);
+        let origin_upgrade = hyper::upgrade::on(&mut origin_response);
+        let request_id = ctx.request_id.clone();
+        tokio::spawn(async move {
+            match tokio::try_join!(client_upgrade, origin_upgrade) {
+                Ok((client, origin)) => {
+                    let mut client = TokioIo::new(client);
+                    let mut origin = TokioIo::new(origin);
+                    if let Err(error) =
+                        tokio::io::copy_bidirectional(&mut client, &mut origin).await
+                    {
+                        tracing::debug!(%request_id, %error, "upgraded connection ended");
                     }
-                    Err(error) => tracing::debug!(%request_id, %error, "upgrade failed"),
                 }
-            });
-            return Response::from_parts(parts, Body::empty());
-        }
+                Err(error) => tracing::debug!(%request_id, %error, "upgrade failed"),
+            }
+        });
+        return Response::from_parts(parts, Body::empty());
     }
 
     let (mut parts, body) = response.into_parts();
@@ -269,8 +309,14 @@ mod tests {
     #[test]
     fn strips_every_cf_access_header_and_keeps_the_token() {
         let mut h = HeaderMap::new();
-        h.insert("cf-access-authenticated-user-email", HeaderValue::from_static("ceo@example.com"));
-        h.insert("Cf-Access-Jwt-Assertion", HeaderValue::from_static("forged"));
+        h.insert(
+            "cf-access-authenticated-user-email",
+            HeaderValue::from_static("ceo@example.com"),
+        );
+        h.insert(
+            "Cf-Access-Jwt-Assertion",
+            HeaderValue::from_static("forged"),
+        );
         h.insert("cf-access-token", HeaderValue::from_static("a.b.c"));
         h.insert("cf-access-client-id", HeaderValue::from_static("x"));
         h.insert("accept", HeaderValue::from_static("*/*"));
@@ -281,10 +327,16 @@ mod tests {
     #[test]
     fn browser_detection() {
         let mut h = HeaderMap::new();
-        h.insert("accept", HeaderValue::from_static("text/html,application/xhtml+xml"));
+        h.insert(
+            "accept",
+            HeaderValue::from_static("text/html,application/xhtml+xml"),
+        );
         assert!(is_browser_navigation(&Method::GET, &h));
         assert!(!is_browser_navigation(&Method::POST, &h));
-        h.insert("x-requested-with", HeaderValue::from_static("XMLHttpRequest"));
+        h.insert(
+            "x-requested-with",
+            HeaderValue::from_static("XMLHttpRequest"),
+        );
         assert!(!is_browser_navigation(&Method::GET, &h));
         assert!(!is_browser_navigation(&Method::GET, &HeaderMap::new()));
     }
@@ -292,7 +344,10 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_are_removed() {
         let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("keep-alive, x-secret-hop"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
         h.insert("x-secret-hop", HeaderValue::from_static("1"));
         h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         h.insert("x-kept", HeaderValue::from_static("1"));

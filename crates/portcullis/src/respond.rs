@@ -19,13 +19,23 @@ pub enum Failure {
     /// The login state was missing, damaged, expired, or from another browser.
     InvalidSession,
     /// The ID token carried no usable email.
-    MissingEmail { tried: Vec<String>, present: Vec<String> },
+    MissingEmail {
+        tried: Vec<String>,
+        present: Vec<String>,
+    },
     /// The IdP answered with an error or a token we refuse.
-    IdentityProvider { detail: String },
+    IdentityProvider {
+        detail: String,
+    },
     /// The IdP sent the user back with an OAuth error.
-    IdentityProviderRefused { error: String, description: Option<String> },
+    IdentityProviderRefused {
+        error: String,
+        description: Option<String>,
+    },
     BadRequest(String),
-    NoApplication { host: String },
+    NoApplication {
+        host: String,
+    },
     OriginUnreachable,
     Internal,
     NotFound,
@@ -37,10 +47,12 @@ impl Failure {
         match self {
             Failure::Unauthenticated => StatusCode::UNAUTHORIZED,
             Failure::AccessDenied { .. } | Failure::MissingEmail { .. } => StatusCode::FORBIDDEN,
-            Failure::InvalidSession | Failure::BadRequest(_) | Failure::IdentityProviderRefused { .. } => {
-                StatusCode::BAD_REQUEST
+            Failure::InvalidSession
+            | Failure::BadRequest(_)
+            | Failure::IdentityProviderRefused { .. } => StatusCode::BAD_REQUEST,
+            Failure::IdentityProvider { .. } | Failure::OriginUnreachable => {
+                StatusCode::BAD_GATEWAY
             }
-            Failure::IdentityProvider { .. } | Failure::OriginUnreachable => StatusCode::BAD_GATEWAY,
             Failure::NoApplication { .. } | Failure::NotFound => StatusCode::NOT_FOUND,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Failure::LoggedOut => StatusCode::OK,
@@ -53,7 +65,9 @@ impl Failure {
             Failure::AccessDenied { .. } => "Access denied",
             Failure::InvalidSession => "Invalid session",
             Failure::MissingEmail { .. } => "No email address from the identity provider",
-            Failure::IdentityProvider { .. } | Failure::IdentityProviderRefused { .. } => "Sign-in failed",
+            Failure::IdentityProvider { .. } | Failure::IdentityProviderRefused { .. } => {
+                "Sign-in failed"
+            }
             Failure::BadRequest(_) => "Bad request",
             Failure::NoApplication { .. } | Failure::NotFound => "Not found",
             Failure::OriginUnreachable => "Application unavailable",
@@ -72,16 +86,24 @@ impl Failure {
             Failure::InvalidSession => "Invalid session. Please try logging in again".into(),
             Failure::MissingEmail { tried, .. } => format!(
                 "The identity provider did not send an email address in the ID token (looked for the claim {}).",
-                tried.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", then ")
+                tried
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", then ")
             ),
             Failure::IdentityProvider { .. } => {
                 "Failed to fetch user/group information from the identity provider".into()
             }
-            Failure::IdentityProviderRefused { .. } => "The identity provider did not sign you in.".into(),
+            Failure::IdentityProviderRefused { .. } => {
+                "The identity provider did not sign you in.".into()
+            }
             Failure::BadRequest(what) => format!("The request is not valid: {what}."),
             Failure::NoApplication { host } => format!("No application is configured for {host}."),
             Failure::NotFound => "There is nothing here.".into(),
-            Failure::OriginUnreachable => "The application's server did not answer. Try again in a moment.".into(),
+            Failure::OriginUnreachable => {
+                "The application's server did not answer. Try again in a moment.".into()
+            }
             Failure::Internal => "The gateway could not complete this request.".into(),
             Failure::LoggedOut => "You have been logged out of every application.".into(),
         }
@@ -144,7 +166,10 @@ fn html(status: StatusCode, body: String, request_id: &str) -> Response<Body> {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"),
@@ -159,7 +184,12 @@ pub fn failure(f: &Failure, as_html: bool, request_id: &str) -> Response<Body> {
 }
 
 /// Like [`failure`], with a link for the user to follow (e.g. "Try again").
-pub fn failure_with_link(f: &Failure, as_html: bool, request_id: &str, link: Option<(String, String)>) -> Response<Body> {
+pub fn failure_with_link(
+    f: &Failure,
+    as_html: bool,
+    request_id: &str,
+    link: Option<(String, String)>,
+) -> Response<Body> {
     let status = f.status();
     let message = f.message();
     if as_html {
@@ -174,7 +204,11 @@ pub fn failure_with_link(f: &Failure, as_html: bool, request_id: &str, link: Opt
             Ok(body) => html(status, body, request_id),
             Err(error) => {
                 tracing::error!(%error, "page rendering failed");
-                plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error", request_id)
+                plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error",
+                    request_id,
+                )
             }
         }
     } else {
@@ -191,8 +225,10 @@ pub fn failure_with_link(f: &Failure, as_html: bool, request_id: &str, link: Opt
 fn plain(status: StatusCode, text: &'static str, request_id: &str) -> Response<Body> {
     let mut resp = Response::new(Body::from(text));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     with_common_headers(resp, request_id)
 }
 
@@ -200,13 +236,19 @@ fn plain(status: StatusCode, text: &'static str, request_id: &str) -> Response<B
 pub fn json(status: StatusCode, body: &serde_json::Value, request_id: &str) -> Response<Body> {
     let mut resp = Response::new(Body::from(body.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     with_common_headers(resp, request_id)
 }
 
 /// The login method chooser.
-pub fn login_page(app_name: &str, methods: Vec<(String, String)>, request_id: &str) -> Response<Body> {
+pub fn login_page(
+    app_name: &str,
+    methods: Vec<(String, String)>,
+    request_id: &str,
+) -> Response<Body> {
     let page = LoginPage {
         app_name,
         methods,
@@ -236,14 +278,26 @@ mod tests {
     use http_body_util::BodyExt;
 
     async fn body(resp: Response<Body>) -> String {
-        String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+        String::from_utf8(
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
     async fn block_page_uses_cloudflare_default_text_and_escapes() {
         let resp = failure(&Failure::AccessDenied { message: None }, true, "rid1");
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-        assert!(body(resp).await.contains("That account does not have access"));
+        assert!(
+            body(resp)
+                .await
+                .contains("That account does not have access")
+        );
         let resp = failure(
             &Failure::AccessDenied {
                 message: Some("<script>alert(1)</script>".into()),

@@ -87,7 +87,11 @@ pub async fn start_on(config: Config, plain: Option<TcpListener>) -> Result<Runn
     let https_addr = match tls {
         Some((l, acceptor)) => {
             let addr = l.local_addr().ok();
-            tasks.push(tokio::spawn(server::serve(gateway.clone(), l, Some(acceptor))));
+            tasks.push(tokio::spawn(server::serve(
+                gateway.clone(),
+                l,
+                Some(acceptor),
+            )));
             addr
         }
         None => None,

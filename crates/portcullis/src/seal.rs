@@ -39,7 +39,9 @@ impl std::fmt::Debug for Sealer {
 /// Random bytes from the system generator.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], SealError> {
     let mut out = [0u8; N];
-    SystemRandom::new().fill(&mut out).map_err(|_| SealError::Random)?;
+    SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| SealError::Random)?;
     Ok(out)
 }
 
@@ -59,7 +61,10 @@ impl Sealer {
 
     /// The key given in the configuration, or the one kept in `<data_dir>/secret.key`
     /// (generated with mode 0600 on first start).
-    pub fn from_config_or_file(configured: Option<&SecretString>, data_dir: &Path) -> Result<Sealer, SealError> {
+    pub fn from_config_or_file(
+        configured: Option<&SecretString>,
+        data_dir: &Path,
+    ) -> Result<Sealer, SealError> {
         if let Some(secret) = configured {
             let bytes = STANDARD
                 .decode(secret.expose_secret().trim())
@@ -70,11 +75,14 @@ impl Sealer {
         let shown = path.display().to_string();
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                let bytes = STANDARD.decode(text.trim()).map_err(|_| SealError::BadKey)?;
+                let bytes = STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| SealError::BadKey)?;
                 Sealer::from_bytes(&bytes)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(|e| SealError::KeyFile(shown.clone(), e))?;
+                std::fs::create_dir_all(data_dir)
+                    .map_err(|e| SealError::KeyFile(shown.clone(), e))?;
                 let bytes = random_bytes::<32>()?;
                 write_private_file(&path, STANDARD.encode(bytes).as_bytes())
                     .map_err(|e| SealError::KeyFile(shown, e))?;
@@ -90,7 +98,11 @@ impl Sealer {
         self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
         let mut buf = plain.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(purpose.as_bytes()), &mut buf)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(purpose.as_bytes()),
+                &mut buf,
+            )
             .map_err(|_| SealError::Random)?;
         let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
         out.extend_from_slice(&nonce);
@@ -103,7 +115,9 @@ impl Sealer {
         if sealed.len() > 64 * 1024 {
             return Err(SealError::Open);
         }
-        let raw = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| SealError::Open)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| SealError::Open)?;
         if raw.len() < NONCE_LEN + AES_256_GCM.tag_len() {
             return Err(SealError::Open);
         }
@@ -145,7 +159,10 @@ mod tests {
         let s = sealer();
         let sealed = s.seal("login", b"hello").unwrap();
         assert_eq!(s.open("login", &sealed).unwrap(), b"hello");
-        assert!(s.open("secret", &sealed).is_err(), "a value sealed for one purpose must not open as another");
+        assert!(
+            s.open("secret", &sealed).is_err(),
+            "a value sealed for one purpose must not open as another"
+        );
     }
 
     #[test]
@@ -172,7 +189,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("secret.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("secret.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_dir_all(dir).unwrap();

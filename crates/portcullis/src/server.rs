@@ -34,12 +34,14 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<Tls
     ))
     .map_err(|e| format!("{}: {e}", key.display()))?
     .ok_or_else(|| format!("{}: no private key found", key.display()))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key do not fit: {e}"))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("certificate and key do not fit: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -58,7 +60,11 @@ fn builder() -> auto::Builder<TokioExecutor> {
 }
 
 /// Accepts connections until the listener fails; each connection is served on its own task.
-pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+) -> std::io::Result<()> {
     let builder = Arc::new(builder());
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -122,10 +128,18 @@ fn request_id() -> String {
 }
 
 /// One request, from the first byte to the response head.
-async fn handle(gw: Arc<Gateway>, peer: SocketAddr, mut req: Request<Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
+async fn handle(
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
     let request_id = request_id();
     let Some(host) = request_host(&req) else {
-        return Ok(respond::failure(&Failure::BadRequest("the Host header is missing".into()), false, &request_id));
+        return Ok(respond::failure(
+            &Failure::BadRequest("the Host header is missing".into()),
+            false,
+            &request_id,
+        ));
     };
     let ctx = RequestContext {
         request_id,
@@ -138,14 +152,31 @@ async fn handle(gw: Arc<Gateway>, peer: SocketAddr, mut req: Request<Incoming>) 
     if access::is_access_path(req.uri().path()) && gw.snapshot.load().apps.covers_host(&ctx.host) {
         return Ok(access::app_endpoint(gw, ctx, req).await);
     }
-    let app = gw.snapshot.load().apps.route(&ctx.host, req.uri().path()).cloned();
+    let app = gw
+        .snapshot
+        .load()
+        .apps
+        .route(&ctx.host, req.uri().path())
+        .cloned();
     let Some(app) = app else {
         let html = respond::wants_html(req.headers());
-        return Ok(respond::failure(&Failure::NoApplication { host: ctx.host.clone() }, html, &ctx.request_id));
+        return Ok(respond::failure(
+            &Failure::NoApplication {
+                host: ctx.host.clone(),
+            },
+            html,
+            &ctx.request_id,
+        ));
     };
     let header_token = proxy::strip_identity_headers(req.headers_mut());
     match proxy::authenticate(&gw, &app, req.headers(), header_token.as_deref()) {
         Some((claims, token)) => Ok(proxy::forward(&gw, &app, &ctx, req, &claims, &token).await),
-        None => Ok(proxy::unauthenticated(&gw, &ctx, req.method(), req.uri(), req.headers())),
+        None => Ok(proxy::unauthenticated(
+            &gw,
+            &ctx,
+            req.method(),
+            req.uri(),
+            req.headers(),
+        )),
     }
 }

@@ -82,9 +82,13 @@ impl From<JoseError> for TokenError {
 /// Leeway for `nbf`/`exp` of our own tokens: nodes of one deployment share a clock source.
 const LEEWAY: i64 = 5;
 
-fn check_signature<T: for<'de> Deserialize<'de>>(ring: &KeyRing, token: &str) -> Result<T, TokenError> {
+fn check_signature<T: for<'de> Deserialize<'de>>(
+    ring: &KeyRing,
+    token: &str,
+) -> Result<T, TokenError> {
     let verified = verify(token, ring.verify_set(), ring.algorithms())?;
-    serde_json::from_value(serde_json::Value::Object(verified.claims)).map_err(|e| TokenError::Claims(e.to_string()))
+    serde_json::from_value(serde_json::Value::Object(verified.claims))
+        .map_err(|e| TokenError::Claims(e.to_string()))
 }
 
 fn check_times(iat_nbf: i64, exp: i64, now: i64) -> Result<(), TokenError> {
@@ -98,7 +102,13 @@ fn check_times(iat_nbf: i64, exp: i64, now: i64) -> Result<(), TokenError> {
 }
 
 /// Verifies a global session token fully (no cache: it is used only on the team domain).
-pub fn verify_org(ring: &KeyRing, token: &str, issuer: &str, now: i64, revoked: &Revocations) -> Result<OrgClaims, TokenError> {
+pub fn verify_org(
+    ring: &KeyRing,
+    token: &str,
+    issuer: &str,
+    now: i64,
+    revoked: &Revocations,
+) -> Result<OrgClaims, TokenError> {
     let claims: OrgClaims = check_signature(ring, token)?;
     if claims.iss != issuer {
         return Err(TokenError::Issuer(claims.iss));
@@ -189,7 +199,10 @@ pub struct Revocations {
 
 impl Revocations {
     pub fn contains(&self, session: &str) -> bool {
-        self.sessions.read().map(|s| s.contains_key(session)).unwrap_or(true)
+        self.sessions
+            .read()
+            .map(|s| s.contains_key(session))
+            .unwrap_or(true)
     }
 
     pub fn insert(&self, session: String, expires_at: i64) {
@@ -223,7 +236,13 @@ mod tests {
     const AUD: &str = "aa11";
 
     fn ring() -> KeyRing {
-        KeyRing::new(Arc::new(SigningKey::generate(Algorithm::Es256).unwrap()), 0, None, "auth.localhost").unwrap()
+        KeyRing::new(
+            Arc::new(SigningKey::generate(Algorithm::Es256).unwrap()),
+            0,
+            None,
+            "auth.localhost",
+        )
+        .unwrap()
     }
 
     fn claims(now: i64) -> AppClaims {
@@ -251,35 +270,67 @@ mod tests {
         let good = ring.current().sign(&claims(now)).unwrap();
         assert!(cache.verify_app(&ring, &good, ISS, AUD, now, &rev).is_ok());
         // Every check also applies on a cache hit.
-        assert_eq!(cache.verify_app(&ring, &good, ISS, "other", now, &rev).unwrap_err(), TokenError::Audience);
-        assert_eq!(cache.verify_app(&ring, &good, ISS, AUD, now + 61, &rev).unwrap_err(), TokenError::Expired);
+        assert_eq!(
+            cache
+                .verify_app(&ring, &good, ISS, "other", now, &rev)
+                .unwrap_err(),
+            TokenError::Audience
+        );
+        assert_eq!(
+            cache
+                .verify_app(&ring, &good, ISS, AUD, now + 61, &rev)
+                .unwrap_err(),
+            TokenError::Expired
+        );
         rev.insert("nonce-0123456789abcdef".into(), now + 100);
-        assert_eq!(cache.verify_app(&ring, &good, ISS, AUD, now, &rev).unwrap_err(), TokenError::Revoked);
+        assert_eq!(
+            cache
+                .verify_app(&ring, &good, ISS, AUD, now, &rev)
+                .unwrap_err(),
+            TokenError::Revoked
+        );
         let rev = Revocations::default();
 
         let mut c = claims(now);
         c.iss = "http://evil".into();
         let t = ring.current().sign(&c).unwrap();
-        assert!(matches!(cache.verify_app(&ring, &t, ISS, AUD, now, &rev), Err(TokenError::Issuer(_))));
+        assert!(matches!(
+            cache.verify_app(&ring, &t, ISS, AUD, now, &rev),
+            Err(TokenError::Issuer(_))
+        ));
         let mut c = claims(now);
         c.kind = TYPE_ORG.into();
         let t = ring.current().sign(&c).unwrap();
-        assert!(matches!(cache.verify_app(&ring, &t, ISS, AUD, now, &rev), Err(TokenError::Type(..))));
+        assert!(matches!(
+            cache.verify_app(&ring, &t, ISS, AUD, now, &rev),
+            Err(TokenError::Type(..))
+        ));
         let mut c = claims(now);
         c.nbf = now + 600;
         let t = ring.current().sign(&c).unwrap();
-        assert_eq!(cache.verify_app(&ring, &t, ISS, AUD, now, &rev).unwrap_err(), TokenError::NotYetValid);
+        assert_eq!(
+            cache
+                .verify_app(&ring, &t, ISS, AUD, now, &rev)
+                .unwrap_err(),
+            TokenError::NotYetValid
+        );
 
         // A key we do not publish.
         let stranger = SigningKey::generate(Algorithm::Es256).unwrap();
         let t = stranger.sign(&claims(now)).unwrap();
-        assert!(matches!(cache.verify_app(&ring, &t, ISS, AUD, now, &rev), Err(TokenError::Jose(_))));
+        assert!(matches!(
+            cache.verify_app(&ring, &t, ISS, AUD, now, &rev),
+            Err(TokenError::Jose(_))
+        ));
         // A tampered copy of a cached good token is not a cache hit.
         let mut parts: Vec<&str> = good.split('.').collect();
         let forged_payload = base64_payload(&claims(now), "b@example.com");
         parts[1] = &forged_payload;
         let forged = parts.join(".");
-        assert!(matches!(cache.verify_app(&ring, &forged, ISS, AUD, now, &rev), Err(TokenError::Jose(_))));
+        assert!(matches!(
+            cache.verify_app(&ring, &forged, ISS, AUD, now, &rev),
+            Err(TokenError::Jose(_))
+        ));
     }
 
     fn base64_payload(c: &AppClaims, email: &str) -> String {

@@ -83,7 +83,10 @@ impl TestGateway {
             .push(format!("http://{TEAM}:{port}/cdn-cgi/access/callback"));
         let idp = DemoIdp::new(idp_options).unwrap();
         tokio::spawn(portcullis_demo::serve(idp_listener, idp.router()));
-        tokio::spawn(portcullis_demo::serve(origin_listener, portcullis_demo::origin_router()));
+        tokio::spawn(portcullis_demo::serve(
+            origin_listener,
+            portcullis_demo::origin_router(),
+        ));
 
         let urls = if opts.discovery {
             format!("discovery_url = \"{issuer}/.well-known/openid-configuration\"")
@@ -105,7 +108,8 @@ impl TestGateway {
         if let Some(m) = &opts.token_endpoint_auth_method {
             idp_config.push_str(&format!(", token_endpoint_auth_method = \"{m}\""));
         }
-        let data_dir = std::env::temp_dir().join(format!("portcullis-test-{}", uuid::Uuid::new_v4()));
+        let data_dir =
+            std::env::temp_dir().join(format!("portcullis-test-{}", uuid::Uuid::new_v4()));
         let toml = format!(
             r#"
 [server]
@@ -158,9 +162,12 @@ policies = {policies}
     pub fn browser(&self) -> reqwest::Client {
         self.client_builder()
             .default_headers(
-                [(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static("text/html"))]
-                    .into_iter()
-                    .collect(),
+                [(
+                    reqwest::header::ACCEPT,
+                    reqwest::header::HeaderValue::from_static("text/html"),
+                )]
+                .into_iter()
+                .collect(),
             )
             .build()
             .unwrap()
@@ -191,7 +198,11 @@ policies = {policies}
 
     /// Logs in with a fresh browser as the auto-login user and returns the app token.
     pub async fn app_token(&self) -> String {
-        let browser = self.client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let browser = self
+            .client_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         let mut url = self.url(APP, "/");
         for _ in 0..10 {
             let resp = browser
@@ -200,9 +211,14 @@ policies = {policies}
                 .send()
                 .await
                 .unwrap();
-            let Some(location) = resp.headers().get("location") else { break };
+            let Some(location) = resp.headers().get("location") else {
+                break;
+            };
             let next = location.to_str().unwrap().to_owned();
-            if let Some(q) = next.split_once("/cdn-cgi/access/authorized?").map(|(_, q)| q.to_owned()) {
+            if let Some(q) = next
+                .split_once("/cdn-cgi/access/authorized?")
+                .map(|(_, q)| q.to_owned())
+            {
                 let token = url::form_urlencoded::parse(q.as_bytes())
                     .find(|(k, _)| k == "token")
                     .map(|(_, v)| v.into_owned());

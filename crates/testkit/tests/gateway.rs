@@ -13,7 +13,14 @@ use portcullis_testkit::{APP, Algorithm, IdTokenHook, Options, TEAM, TestGateway
 use serde_json::{Value, json};
 
 fn aud(gw: &TestGateway) -> String {
-    gw.gateway().snapshot.load().apps_by_aud.keys().next().unwrap().clone()
+    gw.gateway()
+        .snapshot
+        .load()
+        .apps_by_aud
+        .keys()
+        .next()
+        .unwrap()
+        .clone()
 }
 
 async fn certs(gw: &TestGateway) -> Value {
@@ -50,13 +57,24 @@ async fn verify_assertion(gw: &TestGateway, echo: &Value) -> serde_json::Map<Str
 #[tokio::test]
 async fn login_works_for_every_idp_algorithm() {
     for alg in Algorithm::ALL {
-        let gw = TestGateway::start(Options { alg, ..Options::default() }).await;
+        let gw = TestGateway::start(Options {
+            alg,
+            ..Options::default()
+        })
+        .await;
         let echo = login_and_echo(&gw).await;
-        assert_eq!(echo["headers"]["cf-access-authenticated-user-email"], "alice@example.com", "{alg}");
+        assert_eq!(
+            echo["headers"]["cf-access-authenticated-user-email"], "alice@example.com",
+            "{alg}"
+        );
         let claims = verify_assertion(&gw, &echo).await;
         assert_eq!(claims["email"], "alice@example.com");
         assert_eq!(claims["custom"]["employee_id"], "E1001", "{alg}");
-        assert_eq!(claims["custom"]["roles"], json!(["admin", "dev"]), "multi-record claim stays an array");
+        assert_eq!(
+            claims["custom"]["roles"],
+            json!(["admin", "dev"]),
+            "multi-record claim stays an array"
+        );
         assert_eq!(echo["query"], "x=1");
     }
 }
@@ -91,18 +109,38 @@ async fn get_identity_on_both_domains_and_logout_everywhere() {
         assert_eq!(id["email"], "alice@example.com", "{host}: {id}");
         assert_eq!(id["oidc_fields"]["roles"], json!(["admin", "dev"]));
         assert_eq!(id["oidc_fields"]["employee_id"], "E1001");
-        assert!(id["groups"].as_array().unwrap().iter().any(|g| g["name"] == "staff"), "{id}");
+        assert!(
+            id["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["name"] == "staff"),
+            "{id}"
+        );
         assert_eq!(id["idp"]["type"], "oidc");
         assert!(id["user_uuid"].as_str().unwrap().len() == 36);
         assert_eq!(id["version"], 2);
     }
     // Log out on the app domain: the session ends on every app and on the team domain.
     let token = gw.app_token().await;
-    let out = browser.get(gw.url(APP, "/cdn-cgi/access/logout")).send().await.unwrap();
+    let out = browser
+        .get(gw.url(APP, "/cdn-cgi/access/logout"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 200);
-    let again = gw.raw_client().get(gw.url(APP, "/echo")).send().await.unwrap();
+    let again = gw
+        .raw_client()
+        .get(gw.url(APP, "/echo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 401);
-    let id = browser.get(gw.url(TEAM, "/cdn-cgi/access/get-identity")).send().await.unwrap();
+    let id = browser
+        .get(gw.url(TEAM, "/cdn-cgi/access/get-identity"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(id.status(), 401, "the global session is revoked too");
     // A token minted from another login still works: logout ends one session, not all users.
     let other = gw
@@ -120,12 +158,30 @@ async fn logout_on_team_domain_revokes_app_tokens_of_that_session() {
     let gw = TestGateway::start(Options::default()).await;
     let browser = gw.browser();
     assert_eq!(gw.login(&browser, "/").await.status(), 200);
-    assert_eq!(browser.get(gw.url(TEAM, "/cdn-cgi/access/logout")).send().await.unwrap().status(), 200);
-    let r = browser.get(gw.url(APP, "/echo")).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(
+        browser
+            .get(gw.url(TEAM, "/cdn-cgi/access/logout"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = browser
+        .get(gw.url(APP, "/echo"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
-fn hook(f: impl Fn(&mut serde_json::Map<String, Value>, &mut serde_json::Map<String, Value>) + Send + Sync + 'static) -> Option<IdTokenHook> {
+fn hook(
+    f: impl Fn(&mut serde_json::Map<String, Value>, &mut serde_json::Map<String, Value>)
+    + Send
+    + Sync
+    + 'static,
+) -> Option<IdTokenHook> {
     Some(Arc::new(f))
 }
 
@@ -137,18 +193,27 @@ async fn email_claim_fallbacks() {
         ..Options::default()
     })
     .await;
-    assert_eq!(login_and_echo(&gw).await["headers"]["cf-access-authenticated-user-email"], "alice@example.com");
+    assert_eq!(
+        login_and_echo(&gw).await["headers"]["cf-access-authenticated-user-email"],
+        "alice@example.com"
+    );
     // Configured claim present wins.
     gw.idp.set_id_token_hook(hook(|_, c| {
         c.insert("mail".into(), json!("Alice.Mail@Example.com"));
     }));
-    assert_eq!(login_and_echo(&gw).await["headers"]["cf-access-authenticated-user-email"], "alice.mail@example.com");
+    assert_eq!(
+        login_and_echo(&gw).await["headers"]["cf-access-authenticated-user-email"],
+        "alice.mail@example.com"
+    );
     // Neither configured nor `email` -> `upn`.
     gw.idp.set_id_token_hook(hook(|_, c| {
         c.remove("email");
         c.insert("upn".into(), json!("alice.upn@example.com"));
     }));
-    assert_eq!(login_and_echo(&gw).await["headers"]["cf-access-authenticated-user-email"], "alice.upn@example.com");
+    assert_eq!(
+        login_and_echo(&gw).await["headers"]["cf-access-authenticated-user-email"],
+        "alice.upn@example.com"
+    );
 }
 
 #[tokio::test]
@@ -161,49 +226,173 @@ async fn missing_email_names_the_claims_not_their_values() {
     assert_eq!(resp.status(), 403);
     let page = resp.text().await.unwrap();
     assert!(page.contains("`email`") && page.contains("`upn`"), "{page}");
-    assert!(page.contains("employee_id") && page.contains("sub"), "claim names are listed: {page}");
-    assert!(!page.contains("E1001") && !page.contains("Alice Example"), "claim values are never shown");
-    let logs = gw.gateway().store.list_auth_logs(&Default::default()).await.unwrap();
-    assert!(logs.iter().any(|l| !l.allowed && l.reason.as_deref().unwrap_or("").contains("email")));
+    assert!(
+        page.contains("employee_id") && page.contains("sub"),
+        "claim names are listed: {page}"
+    );
+    assert!(
+        !page.contains("E1001") && !page.contains("Alice Example"),
+        "claim values are never shown"
+    );
+    let logs = gw
+        .gateway()
+        .store
+        .list_auth_logs(&Default::default())
+        .await
+        .unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| !l.allowed && l.reason.as_deref().unwrap_or("").contains("email"))
+    );
 }
 
 #[tokio::test]
 async fn id_tokens_are_refused_for_every_reason() {
     let gw = TestGateway::start(Options::default()).await;
-    type Hook = Box<dyn Fn(&mut serde_json::Map<String, Value>, &mut serde_json::Map<String, Value>) + Send + Sync>;
+    type Hook = Box<
+        dyn Fn(&mut serde_json::Map<String, Value>, &mut serde_json::Map<String, Value>)
+            + Send
+            + Sync,
+    >;
     let cases: Vec<(&str, Hook)> = vec![
-        ("wrong audience", Box::new(|_, c| { c.insert("aud".into(), json!("someone-else")); })),
-        ("audience list without us", Box::new(|_, c| { c.insert("aud".into(), json!(["a", "b"])); })),
-        ("azp of another client", Box::new(|_, c| { let a = c["aud"].clone(); c.insert("aud".into(), json!([a, "other"])); c.insert("azp".into(), json!("other")); })),
-        ("expired", Box::new(|_, c| { c.insert("exp".into(), json!(1_000_000)); })),
-        ("not yet valid", Box::new(|_, c| { c.insert("nbf".into(), json!(4_000_000_000u64)); })),
-        ("issued in the future", Box::new(|_, c| { c.insert("iat".into(), json!(4_000_000_000u64)); })),
-        ("wrong nonce", Box::new(|_, c| { c.insert("nonce".into(), json!("replayed")); })),
-        ("missing nonce", Box::new(|_, c| { c.remove("nonce"); })),
-        ("wrong issuer", Box::new(|_, c| { c.insert("iss".into(), json!("https://evil.example")); })),
-        ("no subject", Box::new(|_, c| { c.remove("sub"); })),
-        ("alg none", Box::new(|h, _| { h.insert("alg".into(), json!("none")); })),
-        ("HMAC alg", Box::new(|h, _| { h.insert("alg".into(), json!("HS256")); })),
-        ("embedded jwk", Box::new(|h, _| { h.insert("jwk".into(), json!({"kty": "oct", "k": "AAAA"})); })),
-        ("jku", Box::new(|h, _| { h.insert("jku".into(), json!("https://evil.example/jwks")); })),
-        ("x5u", Box::new(|h, _| { h.insert("x5u".into(), json!("https://evil.example/cert")); })),
-        ("x5c", Box::new(|h, _| { h.insert("x5c".into(), json!(["MIIB"])); })),
-        ("unknown crit", Box::new(|h, _| { h.insert("crit".into(), json!(["exp-ext"])); h.insert("exp-ext".into(), json!(1)); })),
-        ("unknown kid", Box::new(|h, _| { h.insert("kid".into(), json!("no-such-key")); })),
+        (
+            "wrong audience",
+            Box::new(|_, c| {
+                c.insert("aud".into(), json!("someone-else"));
+            }),
+        ),
+        (
+            "audience list without us",
+            Box::new(|_, c| {
+                c.insert("aud".into(), json!(["a", "b"]));
+            }),
+        ),
+        (
+            "azp of another client",
+            Box::new(|_, c| {
+                let a = c["aud"].clone();
+                c.insert("aud".into(), json!([a, "other"]));
+                c.insert("azp".into(), json!("other"));
+            }),
+        ),
+        (
+            "expired",
+            Box::new(|_, c| {
+                c.insert("exp".into(), json!(1_000_000));
+            }),
+        ),
+        (
+            "not yet valid",
+            Box::new(|_, c| {
+                c.insert("nbf".into(), json!(4_000_000_000u64));
+            }),
+        ),
+        (
+            "issued in the future",
+            Box::new(|_, c| {
+                c.insert("iat".into(), json!(4_000_000_000u64));
+            }),
+        ),
+        (
+            "wrong nonce",
+            Box::new(|_, c| {
+                c.insert("nonce".into(), json!("replayed"));
+            }),
+        ),
+        (
+            "missing nonce",
+            Box::new(|_, c| {
+                c.remove("nonce");
+            }),
+        ),
+        (
+            "wrong issuer",
+            Box::new(|_, c| {
+                c.insert("iss".into(), json!("https://evil.example"));
+            }),
+        ),
+        (
+            "no subject",
+            Box::new(|_, c| {
+                c.remove("sub");
+            }),
+        ),
+        (
+            "alg none",
+            Box::new(|h, _| {
+                h.insert("alg".into(), json!("none"));
+            }),
+        ),
+        (
+            "HMAC alg",
+            Box::new(|h, _| {
+                h.insert("alg".into(), json!("HS256"));
+            }),
+        ),
+        (
+            "embedded jwk",
+            Box::new(|h, _| {
+                h.insert("jwk".into(), json!({"kty": "oct", "k": "AAAA"}));
+            }),
+        ),
+        (
+            "jku",
+            Box::new(|h, _| {
+                h.insert("jku".into(), json!("https://evil.example/jwks"));
+            }),
+        ),
+        (
+            "x5u",
+            Box::new(|h, _| {
+                h.insert("x5u".into(), json!("https://evil.example/cert"));
+            }),
+        ),
+        (
+            "x5c",
+            Box::new(|h, _| {
+                h.insert("x5c".into(), json!(["MIIB"]));
+            }),
+        ),
+        (
+            "unknown crit",
+            Box::new(|h, _| {
+                h.insert("crit".into(), json!(["exp-ext"]));
+                h.insert("exp-ext".into(), json!(1));
+            }),
+        ),
+        (
+            "unknown kid",
+            Box::new(|h, _| {
+                h.insert("kid".into(), json!("no-such-key"));
+            }),
+        ),
     ];
     for (name, f) in cases {
         gw.idp.set_id_token_hook(Some(Arc::from(f)));
         let resp = gw.login(&gw.browser(), "/").await;
         assert_eq!(resp.status(), 502, "{name} must be refused");
         let page = resp.text().await.unwrap();
-        assert!(page.contains("Failed to fetch user/group information from the identity provider"), "{name}");
+        assert!(
+            page.contains("Failed to fetch user/group information from the identity provider"),
+            "{name}"
+        );
     }
     // Signed by a key the IdP does not publish (same kid absent -> refetch, still unknown).
     gw.idp.set_id_token_hook(None);
-    gw.idp.set_signing_key_override(Some(Arc::new(SigningKey::generate(Algorithm::Rs256).unwrap())));
-    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 502, "foreign key");
+    gw.idp.set_signing_key_override(Some(Arc::new(
+        SigningKey::generate(Algorithm::Rs256).unwrap(),
+    )));
+    assert_eq!(
+        gw.login(&gw.browser(), "/").await.status(),
+        502,
+        "foreign key"
+    );
     gw.idp.set_signing_key_override(None);
-    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200, "and the IdP works again");
+    assert_eq!(
+        gw.login(&gw.browser(), "/").await.status(),
+        200,
+        "and the IdP works again"
+    );
 }
 
 #[tokio::test]
@@ -215,13 +404,30 @@ async fn policy_denial_shows_the_block_page_and_is_logged() {
     .await;
     let resp = gw.login(&gw.browser(), "/").await;
     assert_eq!(resp.status(), 403);
-    assert!(resp.text().await.unwrap().contains("That account does not have access"));
-    let logs = gw.gateway().store.list_auth_logs(&Default::default()).await.unwrap();
-    let denied = logs.iter().find(|l| !l.allowed).expect("a denied attempt is logged");
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("That account does not have access")
+    );
+    let logs = gw
+        .gateway()
+        .store
+        .list_auth_logs(&Default::default())
+        .await
+        .unwrap();
+    let denied = logs
+        .iter()
+        .find(|l| !l.allowed)
+        .expect("a denied attempt is logged");
     assert_eq!(denied.user_email.as_deref(), Some("bob@example.org"));
     assert_eq!(denied.app_name.as_deref(), Some("whoami"));
     assert_eq!(denied.connection, "oidc");
-    assert!(denied.reason.as_deref().unwrap().contains("staff"), "{:?}", denied.reason);
+    assert!(
+        denied.reason.as_deref().unwrap().contains("staff"),
+        "{:?}",
+        denied.reason
+    );
 }
 
 #[tokio::test]
@@ -235,19 +441,35 @@ async fn policies_on_oidc_claims_and_groups() {
         ..Options::default()
     })
     .await;
-    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200, "alice has role admin");
+    assert_eq!(
+        gw.login(&gw.browser(), "/").await.status(),
+        200,
+        "alice has role admin"
+    );
     gw.idp.set_auto_login(Some("bob")).unwrap();
-    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 403, "bob is a contractor");
+    assert_eq!(
+        gw.login(&gw.browser(), "/").await.status(),
+        403,
+        "bob is a contractor"
+    );
 }
 
 #[tokio::test]
 async fn unauthenticated_requests() {
     let gw = TestGateway::start(Options::default()).await;
     let c = gw.raw_client();
-    let r = c.get(gw.url(APP, "/x?y=1")).header("accept", "text/html").send().await.unwrap();
+    let r = c
+        .get(gw.url(APP, "/x?y=1"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
     let loc = r.headers()["location"].to_str().unwrap();
-    assert!(loc.starts_with(&gw.url(TEAM, "/cdn-cgi/access/login/whoami.localhost?redirect_url=")), "{loc}");
+    assert!(
+        loc.starts_with(&gw.url(TEAM, "/cdn-cgi/access/login/whoami.localhost?redirect_url=")),
+        "{loc}"
+    );
     let r = c.get(gw.url(APP, "/x")).send().await.unwrap();
     assert_eq!(r.status(), 401, "non-HTML clients get 401");
     let r = c
@@ -267,18 +489,35 @@ async fn app_tokens_are_checked() {
     let gw = TestGateway::start(Options::default()).await;
     let c = gw.raw_client();
     let token = gw.app_token().await;
-    let get = |t: String| c.get(gw.url(APP, "/echo")).header("cookie", format!("CF_Authorization={t}")).send();
+    let get = |t: String| {
+        c.get(gw.url(APP, "/echo"))
+            .header("cookie", format!("CF_Authorization={t}"))
+            .send()
+    };
     assert_eq!(get(token.clone()).await.unwrap().status(), 200);
     // Tampered payload.
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     let mid = parts[1].len() / 2;
-    let flipped = if &parts[1][mid..mid + 1] == "A" { "B" } else { "A" };
+    let flipped = if &parts[1][mid..mid + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     parts[1].replace_range(mid..mid + 1, flipped);
     assert_eq!(get(parts.join(".")).await.unwrap().status(), 401);
     // Our claims signed by a stranger.
     let stranger = SigningKey::generate(Algorithm::Rs256).unwrap();
-    let claims = verify(&token, &KeySet::from_json(certs(&gw).await.to_string().as_bytes()).unwrap(), &[Algorithm::Rs256]).unwrap().claims;
-    assert_eq!(get(stranger.sign(&claims).unwrap()).await.unwrap().status(), 401);
+    let claims = verify(
+        &token,
+        &KeySet::from_json(certs(&gw).await.to_string().as_bytes()).unwrap(),
+        &[Algorithm::Rs256],
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(
+        get(stranger.sign(&claims).unwrap()).await.unwrap().status(),
+        401
+    );
     // After expiry.
     gw.gateway().clock.advance(Duration::from_secs(25 * 3600));
     assert_eq!(get(token).await.unwrap().status(), 401);
@@ -301,7 +540,10 @@ async fn spoofed_identity_headers_never_reach_the_origin() {
         .json()
         .await
         .unwrap();
-    assert_eq!(echo["headers"]["cf-access-authenticated-user-email"], "alice@example.com");
+    assert_eq!(
+        echo["headers"]["cf-access-authenticated-user-email"],
+        "alice@example.com"
+    );
     assert_eq!(echo["headers"]["cf-access-jwt-assertion"], token.as_str());
     assert!(echo["headers"].get("cf-access-custom").is_none());
     // With the token in the cf-access-token header instead of the cookie.
@@ -316,16 +558,33 @@ async fn spoofed_identity_headers_never_reach_the_origin() {
         .await
         .unwrap();
     assert!(echo["headers"].get("cf-access-token").is_none());
-    assert_eq!(echo["headers"]["cf-access-authenticated-user-email"], "alice@example.com");
+    assert_eq!(
+        echo["headers"]["cf-access-authenticated-user-email"],
+        "alice@example.com"
+    );
 }
 
 #[tokio::test]
 async fn redirects_stay_on_the_application() {
     let gw = TestGateway::start(Options::default()).await;
     let c = gw.raw_client();
-    for evil in ["http://evil.example/", "http://whoami.localhost.evil.example/", "javascript:alert(1)", "//evil.example/"] {
-        let url = format!("{}?redirect_url={}", gw.url(TEAM, "/cdn-cgi/access/login/whoami.localhost"), urlencode(evil));
-        let r = c.get(url).header("accept", "text/html").send().await.unwrap();
+    for evil in [
+        "http://evil.example/",
+        "http://whoami.localhost.evil.example/",
+        "javascript:alert(1)",
+        "//evil.example/",
+    ] {
+        let url = format!(
+            "{}?redirect_url={}",
+            gw.url(TEAM, "/cdn-cgi/access/login/whoami.localhost"),
+            urlencode(evil)
+        );
+        let r = c
+            .get(url)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{evil}");
     }
     let token = gw.app_token().await;
@@ -343,7 +602,12 @@ async fn redirects_stay_on_the_application() {
     let r = c.get(url).send().await.unwrap();
     assert_eq!(r.status(), 302);
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with("CF_Authorization=") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.starts_with("CF_Authorization=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
 }
 
 fn urlencode(s: &str) -> String {
@@ -358,15 +622,34 @@ async fn certs_in_cloudflare_format_and_rotation_keeps_old_tokens() {
     assert_eq!(before["keys"].as_array().unwrap().len(), 1);
     assert_eq!(before["keys"][0]["alg"], "RS256");
     assert_eq!(before["keys"][0]["kid"].as_str().unwrap().len(), 64);
-    assert!(before["public_cert"]["cert"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(
+        before["public_cert"]["cert"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
     gw.gateway().rotate_keys().await.unwrap();
     let after = certs(&gw).await;
-    assert_eq!(after["keys"].as_array().unwrap().len(), 2, "current and previous");
+    assert_eq!(
+        after["keys"].as_array().unwrap().len(),
+        2,
+        "current and previous"
+    );
     assert_eq!(after["keys"][1]["kid"], before["keys"][0]["kid"]);
     assert_eq!(after["public_certs"].as_array().unwrap().len(), 2);
     assert_ne!(after["public_cert"]["kid"], before["public_cert"]["kid"]);
-    let r = gw.raw_client().get(gw.url(APP, "/echo")).header("cf-access-token", &token).send().await.unwrap();
-    assert_eq!(r.status(), 200, "tokens signed by the previous key stay valid");
+    let r = gw
+        .raw_client()
+        .get(gw.url(APP, "/echo"))
+        .header("cf-access-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "tokens signed by the previous key stay valid"
+    );
     let new_token = gw.app_token().await;
     let header = portcullis_jose::decode_header(&new_token).unwrap();
     assert_eq!(header.kid.as_deref(), after["public_cert"]["kid"].as_str());
@@ -384,14 +667,26 @@ async fn websocket_through_the_proxy() {
         .header("connection", "Upgrade")
         .header("upgrade", "websocket")
         .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", tokio_tungstenite::tungstenite::handshake::client::generate_key())
+        .header(
+            "sec-websocket-key",
+            tokio_tungstenite::tungstenite::handshake::client::generate_key(),
+        )
         .body(())
         .unwrap();
-    let (mut ws, resp) = tokio_tungstenite::client_async(request, stream).await.unwrap();
+    let (mut ws, resp) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 101);
-    ws.send(tokio_tungstenite::tungstenite::Message::text("ping through portcullis")).await.unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        "ping through portcullis",
+    ))
+    .await
+    .unwrap();
     let echoed = ws.next().await.unwrap().unwrap();
-    assert_eq!(echoed.into_text().unwrap().as_str(), "ping through portcullis");
+    assert_eq!(
+        echoed.into_text().unwrap().as_str(),
+        "ping through portcullis"
+    );
 }
 
 #[tokio::test]
@@ -404,10 +699,17 @@ async fn websocket_without_token_is_refused() {
         .header("connection", "Upgrade")
         .header("upgrade", "websocket")
         .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", tokio_tungstenite::tungstenite::handshake::client::generate_key())
+        .header(
+            "sec-websocket-key",
+            tokio_tungstenite::tungstenite::handshake::client::generate_key(),
+        )
         .body(())
         .unwrap();
-    assert!(tokio_tungstenite::client_async(request, stream).await.is_err());
+    assert!(
+        tokio_tungstenite::client_async(request, stream)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -430,7 +732,10 @@ async fn http2_and_streaming_through_the_proxy() {
     assert_eq!(r.status(), 200);
     let echo: Value = r.json().await.unwrap();
     assert_eq!(echo["body"], "h2 body");
-    assert_eq!(echo["headers"]["cf-access-authenticated-user-email"], "alice@example.com");
+    assert_eq!(
+        echo["headers"]["cf-access-authenticated-user-email"],
+        "alice@example.com"
+    );
     let r = gw
         .raw_client()
         .get(gw.url(APP, "/stream?chunks=50&size=1000"))
@@ -452,11 +757,24 @@ async fn single_sign_on_reuses_the_global_session() {
         c.insert("aud".into(), json!("nobody"));
     }));
     // Drop the app cookie only: go through the login endpoint again.
-    let url = format!("{}?redirect_url={}", gw.url(TEAM, "/cdn-cgi/access/login/whoami.localhost"), urlencode(&gw.url(APP, "/echo")));
+    let url = format!(
+        "{}?redirect_url={}",
+        gw.url(TEAM, "/cdn-cgi/access/login/whoami.localhost"),
+        urlencode(&gw.url(APP, "/echo"))
+    );
     let r = browser.get(url).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let logs = gw.gateway().store.list_auth_logs(&Default::default()).await.unwrap();
-    assert_eq!(logs.iter().filter(|l| l.allowed).count(), 2, "each app login is logged");
+    let logs = gw
+        .gateway()
+        .store
+        .list_auth_logs(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        logs.iter().filter(|l| l.allowed).count(),
+        2,
+        "each app login is logged"
+    );
 }
 
 #[tokio::test]
@@ -469,7 +787,12 @@ async fn callback_without_login_state_is_an_invalid_session() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("Invalid session. Please try logging in again"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Invalid session. Please try logging in again")
+    );
 }
 
 #[tokio::test]
@@ -484,6 +807,14 @@ async fn login_chooser_with_several_idps() {
         .unwrap();
     assert_eq!(r.status(), 302);
     let loc = r.headers()["location"].to_str().unwrap();
-    assert!(loc.starts_with(&format!("http://{}/authorize?", gw.idp_addr)), "{loc}");
-    assert!(loc.contains("code_challenge_method=S256") && loc.contains("nonce=") && loc.contains("state="), "{loc}");
+    assert!(
+        loc.starts_with(&format!("http://{}/authorize?", gw.idp_addr)),
+        "{loc}"
+    );
+    assert!(
+        loc.contains("code_challenge_method=S256")
+            && loc.contains("nonce=")
+            && loc.contains("state="),
+        "{loc}"
+    );
 }
