@@ -121,6 +121,27 @@ fn request_host(req: &Request<Incoming>) -> Option<String> {
     Some(host.trim_end_matches('.').to_ascii_lowercase())
 }
 
+fn normalize_request_path(req: &mut Request<Incoming>) -> Result<(), Failure> {
+    let path = req.uri().path();
+    let normal = portcullis_core::normalize_path(path);
+    if normal == path {
+        return Ok(());
+    }
+    let rebuilt = match req.uri().query() {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal.into_owned(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(
+        rebuilt
+            .parse()
+            .map_err(|_| Failure::BadRequest("request path".into()))?,
+    );
+    *req.uri_mut() =
+        http::Uri::from_parts(parts).map_err(|_| Failure::BadRequest("request path".into()))?;
+    Ok(())
+}
+
 fn request_id() -> String {
     crate::seal::random_bytes::<8>()
         .map(hex::encode)
@@ -148,6 +169,15 @@ async fn handle(
     };
     if ctx.host == gw.server.team_domain {
         return Ok(access::team(gw, ctx, req).await);
+    }
+    // Route and forward one spelling of the path, so `/public/../admin` cannot be judged by
+    // the public app's policy and then reach the admin page.
+    if let Err(failure) = normalize_request_path(&mut req) {
+        return Ok(respond::failure(
+            &failure,
+            respond::wants_html(req.headers()),
+            &ctx.request_id,
+        ));
     }
     if access::is_access_path(req.uri().path()) && gw.snapshot.load().apps.covers_host(&ctx.host) {
         return Ok(access::app_endpoint(gw, ctx, req).await);

@@ -818,3 +818,20 @@ async fn login_chooser_with_several_idps() {
         "{loc}"
     );
 }
+
+#[tokio::test]
+async fn paths_are_normalised_before_routing_and_forwarding() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = TestGateway::start(Options::default()).await;
+    let token = gw.app_token().await;
+    // Raw bytes: an HTTP client library would clean the path up itself.
+    let mut stream = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let request = format!(
+        "GET /public/%2e%2e/echo//x/./y?q=1 HTTP/1.1\r\nHost: {APP}\r\ncf-access-token: {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"path\":\"/echo/x/y\""), "{response}");
+}
