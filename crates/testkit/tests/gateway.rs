@@ -835,3 +835,107 @@ async fn paths_are_normalised_before_routing_and_forwarding() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"path\":\"/echo/x/y\""), "{response}");
 }
+
+#[tokio::test]
+async fn tls_listener_serves_http2_and_sets_secure_cookies() {
+    use base64::Engine;
+    let key = SigningKey::generate(Algorithm::Es256).unwrap();
+    let dir = std::env::temp_dir().join(format!("portcullis-tls-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(key.pkcs8_der());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    std::fs::write(
+        dir.join("key.pem"),
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cert.pem"),
+        key.self_signed_cert_pem(TEAM).unwrap(),
+    )
+    .unwrap();
+    // Find a free port for the TLS listener.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = format!(
+        r#"
+[server]
+team_domain = "{TEAM}"
+data_dir = "{dir}"
+tls = {{ cert = "{dir}/cert.pem", key = "{dir}/key.pem", listen = "127.0.0.1:{port}" }}
+
+[[applications]]
+name = "tls-app"
+domain = "{APP}"
+origin = "http://127.0.0.1:9"
+policies = [{{ name = "all", decision = "allow", include = [{{ everyone = {{}} }}] }}]
+"#,
+        dir = dir.display()
+    );
+    let config =
+        portcullis::Config::from_raw(portcullis::Config::parse_toml(&toml, "tls").unwrap(), &[])
+            .unwrap();
+    assert_eq!(config.server.team_url, format!("https://{TEAM}:{port}"));
+    let running = portcullis::run::start(config).await.unwrap();
+    let addr = running.https_addr.unwrap();
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .resolve(TEAM, addr)
+        .resolve(APP, addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("https://{TEAM}:{port}/cdn-cgi/access/certs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2, "ALPN offers h2");
+    let r = client
+        .get(format!("https://{APP}:{port}/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("https://{TEAM}:{port}/cdn-cgi/access/login/"))
+    );
+    let r = client
+        .get(format!("https://{APP}:{port}/cdn-cgi/access/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
+    drop(running);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
