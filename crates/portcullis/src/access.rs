@@ -673,12 +673,17 @@ async fn grant(
         if let Some(url) = &app.custom_deny_url {
             return respond::redirect(url.as_str());
         }
-        return respond::failure(
+        return respond::failure_with_link(
             &Failure::AccessDenied {
                 message: app.custom_deny_message.clone(),
+                email: Some(email),
             },
             true,
             &ctx.request_id,
+            Some((
+                gw.team_url("/cdn-cgi/access/logout"),
+                "Sign out to use another account".into(),
+            )),
         );
     }
     let now = gw.clock.now();

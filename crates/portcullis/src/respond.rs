@@ -15,6 +15,8 @@ pub enum Failure {
     /// The application's policies refused the identity.
     AccessDenied {
         message: Option<String>,
+        /// Who was refused, shown so they can tell which account they used.
+        email: Option<String>,
     },
     /// The login state was missing, damaged, expired, or from another browser.
     InvalidSession,
@@ -80,7 +82,7 @@ impl Failure {
     pub fn message(&self) -> String {
         match self {
             Failure::Unauthenticated => "This application requires you to sign in.".into(),
-            Failure::AccessDenied { message } => message
+            Failure::AccessDenied { message, .. } => message
                 .clone()
                 .unwrap_or_else(|| "That account does not have access".into()),
             Failure::InvalidSession => "Invalid session. Please try logging in again".into(),
@@ -117,6 +119,7 @@ impl Failure {
                 "Ask your administrator to add an email claim to the ID token, or to set `email_claim_name` to the claim that carries it.".into(),
             ],
             Failure::IdentityProvider { detail } => vec![detail.clone()],
+            Failure::AccessDenied { email: Some(e), .. } => vec![format!("Signed in as {e}.")],
             Failure::IdentityProviderRefused { error, description } => {
                 let mut v = vec![format!("Error: {error}")];
                 v.extend(description.clone());
@@ -291,7 +294,14 @@ mod tests {
 
     #[tokio::test]
     async fn block_page_uses_cloudflare_default_text_and_escapes() {
-        let resp = failure(&Failure::AccessDenied { message: None }, true, "rid1");
+        let resp = failure(
+            &Failure::AccessDenied {
+                message: None,
+                email: None,
+            },
+            true,
+            "rid1",
+        );
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
         assert!(
             body(resp)
@@ -301,6 +311,7 @@ mod tests {
         let resp = failure(
             &Failure::AccessDenied {
                 message: Some("<script>alert(1)</script>".into()),
+                email: None,
             },
             true,
             "rid1",
