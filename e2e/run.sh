@@ -58,7 +58,7 @@ write_config() {
   if [[ "$mode" == discovery ]]; then
     idp_config="{ client_id = \"$client\", client_secret = \"$E2E_CLIENT_SECRET\", discovery_url = \"$IDP_URL/.well-known/openid-configuration\", pkce_enabled = true, claims = [\"employee_id\", \"roles\"] }"
   else
-    idp_config="{ client_id = \"$client\", client_secret = \"$E2E_CLIENT_SECRET\", auth_url = \"$IDP_URL/auth\", token_url = \"$IDP_URL/token\", certs_url = \"$IDP_URL/jwks\", token_endpoint_auth = \"client_secret_post\", pkce_enabled = true, claims = [\"employee_id\", \"roles\"] }"
+    idp_config="{ client_id = \"$client\", client_secret = \"$E2E_CLIENT_SECRET\", auth_url = \"$IDP_URL/auth\", token_url = \"$IDP_URL/token\", certs_url = \"$IDP_URL/jwks\", token_endpoint_auth_method = \"client_secret_post\", pkce_enabled = true, claims = [\"employee_id\", \"roles\"] }"
   fi
   cat >"$file" <<EOF
 [server]
