@@ -24,7 +24,7 @@
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../e2e/lib/common.sh
+# shellcheck source=e2e/lib/common.sh
 source "$BENCH_DIR/../e2e/lib/common.sh"
 
 DURATION=10
@@ -155,7 +155,7 @@ origin = "http://127.0.0.1:$ORIGIN_PORT"
 policies = [{ name = "staff", decision = "allow", include = [{ email_domain = { domain = "example.com" } }] }]
 EOF
   # Per-request logging would be a cost nginx (access_log off) does not pay.
-  start gateway "$WORK/gateway/gateway.log" env RUST_LOG="${BENCH_GATEWAY_LOG:-warn}" \
+  start gateway "$WORK/gateway/gateway.log" env PORTCULLIS_LOG="${BENCH_GATEWAY_LOG:-warn}" \
     "$(gateway_bin)" serve --config "$WORK/gateway/portcullis.toml"
   GW_PID=$LAST_PID
   wait_http "$TEAM/cdn-cgi/access/certs" "$GW_PID" 30
@@ -250,6 +250,7 @@ for rep in $(seq 1 "$REPS"); do
       exit 1
     fi
     echo "{\"target\":\"$t\",\"rep\":$rep,\"cpu_ticks\":$((after - before)),\"clk_tck\":$CLK_TCK,\"wrk\":$line}" >>"$RESULTS"
+    # shellcheck disable=SC2016 # JavaScript, not shell
     echo "  rep $rep $t: $(node -e '
       const w = JSON.parse(process.argv[1]);
       console.log(`${Math.round(w.requests / (w.duration_us / 1e6))} req/s, p50 ${w.p50_us} µs, p99 ${w.p99_us} µs, errors ${w.status_errors + w.connect_errors + w.read_errors + w.write_errors + w.timeouts}`);' "$line")"

@@ -18,7 +18,7 @@
 
 set -euo pipefail
 
-# shellcheck source=lib/common.sh
+# shellcheck source=e2e/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ALL_ALGS="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA"
@@ -220,8 +220,7 @@ round() {
   check "$label: logout answers ($code)" success_or_redirect "$code"
   code=$(http_code "$dir/after-logout.txt" -b "$dir/alice.jar" -H 'Accept: application/json' "$APP/")
   check_eq "$label: after logout the jar gets 401" 401 "$code"
-  local i
-  for i in $(seq 1 25); do
+  for _ in $(seq 1 25); do
     code=$(http_code "$dir/old-token.txt" -H 'Accept: application/json' -H "cf-access-token: $token" "$APP/")
     [[ "$code" == 401 ]] && break
     sleep 0.2

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by e2e/run.sh and bench/proxy.sh: starting and stopping the processes a run
 # needs, free ports, waiting for readiness, the headless login through the e2e IdP, and counting
 # checks. Sourced, never run. Expects `set -euo pipefail` in the caller.
