@@ -425,6 +425,29 @@ async fn log_attempt(
     );
 }
 
+/// Logs a login attempt that failed before an identity existed and answers with its page.
+async fn refuse(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    app: &App,
+    method: &LoginMethod,
+    reason: String,
+    failure: Failure,
+) -> Response<Body> {
+    log_attempt(
+        gw,
+        ctx,
+        Some(app),
+        Some(method),
+        None,
+        None,
+        false,
+        Some(reason),
+    )
+    .await;
+    respond::failure(&failure, true, &ctx.request_id)
+}
+
 async fn finish_login(
     gw: &Gateway,
     ctx: &RequestContext,
@@ -470,90 +493,62 @@ async fn finish_login(
         Ok(c) => c,
         Err(error) => {
             tracing::warn!(request_id = %ctx.request_id, idp = %method.name, %error, "login failed at the identity provider step");
-            log_attempt(
+            return refuse(
                 gw,
                 ctx,
-                Some(app),
-                Some(method),
-                None,
-                None,
-                false,
-                Some(error.to_string()),
-            )
-            .await;
-            return respond::failure(
-                &Failure::IdentityProvider {
+                app,
+                method,
+                error.to_string(),
+                Failure::IdentityProvider {
                     detail: error.to_string(),
                 },
-                true,
-                &ctx.request_id,
-            );
+            )
+            .await;
         }
     };
     let mapped = match method.provider.map_identity(&claims) {
         Ok(m) => m,
         Err(OidcError::MissingEmail { tried, present }) => {
-            log_attempt(
+            return refuse(
                 gw,
                 ctx,
-                Some(app),
-                Some(method),
-                None,
-                None,
-                false,
-                Some(format!("no email claim (tried {})", tried.join(", "))),
+                app,
+                method,
+                format!("no email claim (tried {})", tried.join(", ")),
+                Failure::MissingEmail { tried, present },
             )
             .await;
-            return respond::failure(
-                &Failure::MissingEmail { tried, present },
-                true,
-                &ctx.request_id,
-            );
         }
         Err(error) => {
-            log_attempt(
+            return refuse(
                 gw,
                 ctx,
-                Some(app),
-                Some(method),
-                None,
-                None,
-                false,
-                Some(error.to_string()),
-            )
-            .await;
-            return respond::failure(
-                &Failure::IdentityProvider {
+                app,
+                method,
+                error.to_string(),
+                Failure::IdentityProvider {
                     detail: error.to_string(),
                 },
-                true,
-                &ctx.request_id,
-            );
+            )
+            .await;
         }
     };
     let email = match Email::parse(&mapped.email) {
         Ok(e) => e,
         Err(_) => {
             let reason = format!("claim `{}` is not an email address", mapped.email_claim);
-            log_attempt(
+            return refuse(
                 gw,
                 ctx,
-                Some(app),
-                Some(method),
-                None,
-                None,
-                false,
-                Some(reason.clone()),
-            )
-            .await;
-            return respond::failure(
-                &Failure::MissingEmail {
+                app,
+                method,
+                reason,
+                Failure::MissingEmail {
                     tried: vec![mapped.email_claim.clone()],
                     present: present_claims(&claims),
                 },
-                true,
-                &ctx.request_id,
-            );
+            )
+            .await;
         }
     };
     let identity = Identity {
