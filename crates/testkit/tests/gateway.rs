@@ -655,24 +655,33 @@ async fn certs_in_cloudflare_format_and_rotation_keeps_old_tokens() {
     assert_eq!(header.kid.as_deref(), after["public_cert"]["kid"].as_str());
 }
 
-#[tokio::test]
-async fn websocket_through_the_proxy() {
-    let gw = TestGateway::start(Options::default()).await;
-    let token = gw.app_token().await;
+/// A WebSocket handshake to the echo origin's `/ws` through the gateway, with or without a token.
+async fn websocket_request(
+    gw: &TestGateway,
+    token: Option<&str>,
+) -> (tokio::net::TcpStream, http::Request<()>) {
     let stream = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
-    let request = http::Request::builder()
+    let mut request = http::Request::builder()
         .uri(format!("ws://{APP}:{}/ws", gw.port))
         .header("host", format!("{APP}:{}", gw.port))
-        .header("cookie", format!("CF_Authorization={token}"))
         .header("connection", "Upgrade")
         .header("upgrade", "websocket")
         .header("sec-websocket-version", "13")
         .header(
             "sec-websocket-key",
             tokio_tungstenite::tungstenite::handshake::client::generate_key(),
-        )
-        .body(())
-        .unwrap();
+        );
+    if let Some(t) = token {
+        request = request.header("cookie", format!("CF_Authorization={t}"));
+    }
+    (stream, request.body(()).unwrap())
+}
+
+#[tokio::test]
+async fn websocket_through_the_proxy() {
+    let gw = TestGateway::start(Options::default()).await;
+    let token = gw.app_token().await;
+    let (stream, request) = websocket_request(&gw, Some(&token)).await;
     let (mut ws, resp) = tokio_tungstenite::client_async(request, stream)
         .await
         .unwrap();
@@ -692,19 +701,7 @@ async fn websocket_through_the_proxy() {
 #[tokio::test]
 async fn websocket_without_token_is_refused() {
     let gw = TestGateway::start(Options::default()).await;
-    let stream = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
-    let request = http::Request::builder()
-        .uri(format!("ws://{APP}:{}/ws", gw.port))
-        .header("host", format!("{APP}:{}", gw.port))
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header(
-            "sec-websocket-key",
-            tokio_tungstenite::tungstenite::handshake::client::generate_key(),
-        )
-        .body(())
-        .unwrap();
+    let (stream, request) = websocket_request(&gw, None).await;
     assert!(
         tokio_tungstenite::client_async(request, stream)
             .await
