@@ -10,8 +10,6 @@ use crate::config::SameSite;
 
 /// The application and global session cookie (Cloudflare's name).
 pub const AUTH_COOKIE: &str = "CF_Authorization";
-/// Browser binding for the login flow (Cloudflare's CSRF cookie name on the team domain).
-pub const SESSION_COOKIE: &str = "CF_Session";
 
 /// Every value of cookie `name` across all `Cookie` headers, in order.
 pub fn values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {

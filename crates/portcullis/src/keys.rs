@@ -32,6 +32,8 @@ pub enum KeyError {
     Seal(crate::seal::SealError),
     #[error("signing key {0} has an unknown algorithm")]
     UnknownAlg(String),
+    #[error("the store holds no current signing key")]
+    NoCurrentKey,
 }
 
 /// The keys in force, with everything derived from them computed once.
@@ -174,7 +176,7 @@ fn ring_from_records(
     let previous = records
         .iter()
         .find(|r| Some(r.kid.as_str()) != current.map(|c| c.kid.as_str()));
-    let current = current.ok_or_else(|| KeyError::UnknownAlg("<none>".into()))?;
+    let current = current.ok_or_else(|| KeyError::NoCurrentKey)?;
     let previous = previous.map(|r| unseal(sealer, r)).transpose()?;
     KeyRing::new(
         unseal(sealer, current)?,

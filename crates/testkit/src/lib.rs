@@ -32,6 +32,8 @@ pub struct Options {
     pub app_extra: String,
     /// Log in automatically as this demo user.
     pub auto_login: Option<String>,
+    /// Declare a second login method with this name (same demo IdP behind it).
+    pub second_idp: Option<String>,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             policies: r#"[{ name = "staff", decision = "allow", include = [{ email_domain = { domain = "example.com" } }] }]"#.into(),
             app_extra: String::new(),
             auto_login: Some("alice".into()),
+            second_idp: None,
         }
     }
 }
@@ -108,6 +111,12 @@ impl TestGateway {
         if let Some(m) = &opts.token_endpoint_auth_method {
             idp_config.push_str(&format!(", token_endpoint_auth_method = \"{m}\""));
         }
+        let second_idp = match &opts.second_idp {
+            Some(name) => format!(
+                "[[identity_providers]]\nname = \"{name}\"\ntype = \"oidc\"\nconfig = {{ {idp_config} }}\n"
+            ),
+            None => String::new(),
+        };
         let data_dir =
             std::env::temp_dir().join(format!("portcullis-test-{}", uuid::Uuid::new_v4()));
         let toml = format!(
@@ -122,6 +131,7 @@ name = "Test IdP"
 type = "oidc"
 config = {{ {idp_config} }}
 
+{second_idp}
 [[applications]]
 name = "whoami"
 domain = "{APP}"

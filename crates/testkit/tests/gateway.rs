@@ -480,8 +480,17 @@ async fn unauthenticated_requests() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "XHR gets 401");
-    let r = c.get(gw.url("unknown.localhost", "/")).send().await;
-    assert!(r.is_err() || r.unwrap().status() == 404);
+    let r = c
+        .get(format!("http://{}/", gw.addr()))
+        .header("host", "unknown.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "a host without an application is not proxied anywhere"
+    );
 }
 
 #[tokio::test]
@@ -793,9 +802,8 @@ async fn callback_without_login_state_is_an_invalid_session() {
 }
 
 #[tokio::test]
-async fn login_chooser_with_several_idps() {
+async fn one_login_method_goes_straight_to_the_idp() {
     let gw = TestGateway::start(Options::default()).await;
-    // The demo config has one IdP, so the browser goes straight to it.
     let r = gw
         .raw_client()
         .get(gw.url(TEAM, "/cdn-cgi/access/login/whoami.localhost"))
@@ -814,6 +822,39 @@ async fn login_chooser_with_several_idps() {
             && loc.contains("state="),
         "{loc}"
     );
+}
+
+#[tokio::test]
+async fn several_login_methods_show_the_chooser() {
+    let gw = TestGateway::start(Options {
+        second_idp: Some("Second <IdP>".into()),
+        ..Options::default()
+    })
+    .await;
+    let browser = gw.browser();
+    let page = browser
+        .get(gw.url(TEAM, "/cdn-cgi/access/login/whoami.localhost"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign in with Test IdP"), "{html}");
+    assert!(
+        html.contains("Sign in with Second &#60;IdP&#62;"),
+        "names are escaped: {html}"
+    );
+    // Follow the first method's link: it leads through the IdP back to the app.
+    let href = html
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&");
+    assert!(href.contains("&idp="), "{href}");
+    let done = browser.get(href).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    assert_eq!(done.url().host_str(), Some(APP));
 }
 
 #[tokio::test]
