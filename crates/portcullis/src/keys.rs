@@ -176,7 +176,7 @@ fn ring_from_records(
     let previous = records
         .iter()
         .find(|r| Some(r.kid.as_str()) != current.map(|c| c.kid.as_str()));
-    let current = current.ok_or_else(|| KeyError::NoCurrentKey)?;
+    let current = current.ok_or(KeyError::NoCurrentKey)?;
     let previous = previous.map(|r| unseal(sealer, r)).transpose()?;
     KeyRing::new(
         unseal(sealer, current)?,
