@@ -397,7 +397,7 @@ async fn log_attempt(
 ) {
     let record = AuthLogRecord {
         id: Uuid::new_v4(),
-        ray_id: ctx.request_id.clone(),
+        ray_id: ctx.request_id.to_string(),
         created_at: gw.clock.now(),
         user_email: email.map(str::to_owned),
         user_id,
@@ -761,19 +761,19 @@ pub async fn app_endpoint(
     let session = || {
         apps.iter().find_map(|app| {
             proxy::authenticate(&gw, app, req.headers(), header_token.as_deref())
-                .map(|(c, _)| (app.clone(), c))
+                .map(|v| (app.clone(), v))
         })
     };
     match (rest.as_str(), &method) {
         ("authorized", &Method::GET) => authorized(&gw, &ctx, req.uri()),
         ("get-identity", &Method::GET) => {
-            let nonce = session().map(|(_, c)| c.identity_nonce.clone());
+            let nonce = session().map(|(_, v)| v.claims.identity_nonce.clone());
             identity_response(&gw, &ctx, nonce).await
         }
         ("logout", &Method::GET | &Method::POST) => {
             let found = session();
-            if let Some((_, claims)) = &found {
-                revoke(&gw, &claims.identity_nonce, claims.exp).await;
+            if let Some((_, verified)) = &found {
+                revoke(&gw, &verified.claims.identity_nonce, verified.claims.exp).await;
             }
             let mut resp = respond::failure(&Failure::LoggedOut, true, &ctx.request_id);
             for app in &apps {
@@ -803,7 +803,7 @@ fn authorized(gw: &Gateway, ctx: &RequestContext, uri: &http::Uri) -> Response<B
     };
     let ring = gw.keys.load();
     let now = gw.clock.now();
-    let claims = match gw.token_cache.verify_app(
+    let verified = match gw.token_cache.verify_app(
         &ring,
         &token,
         &gw.server.team_url,
@@ -825,7 +825,7 @@ fn authorized(gw: &Gateway, ctx: &RequestContext, uri: &http::Uri) -> Response<B
     let cookie = cookies::set(
         AUTH_COOKIE,
         &token,
-        claims.exp - now,
+        verified.claims.exp - now,
         app_cookie_attrs(gw, &app),
     );
     with_cookie(respond::redirect(target.as_str()), &cookie)

@@ -64,8 +64,11 @@ pub struct App {
     pub domain: String,
     pub pattern: DomainPattern,
     pub origin: Url,
-    /// `scheme://host[:port][/base]` of the origin, without a trailing slash.
-    pub origin_prefix: String,
+    /// The origin's scheme and authority, parsed once.
+    pub origin_scheme: http::uri::Scheme,
+    pub origin_authority: http::uri::Authority,
+    /// The origin URL's path without a trailing slash (usually empty).
+    pub origin_base: String,
     pub session_duration: Duration,
     pub allowed_idps: Vec<IdpId>,
     pub auto_redirect_to_identity: bool,
@@ -322,6 +325,20 @@ async fn record_app(
         updated_at: now,
     };
     store.upsert_application(&record).await?;
+    let bad_origin = || {
+        StartError::Other(format!(
+            "application {}: origin {} is not a usable URL",
+            app.name, app.origin
+        ))
+    };
+    let origin_uri: http::Uri = app
+        .origin
+        .origin()
+        .ascii_serialization()
+        .parse()
+        .map_err(|_| bad_origin())?;
+    let origin_scheme = origin_uri.scheme().cloned().ok_or_else(bad_origin)?;
+    let origin_authority = origin_uri.authority().cloned().ok_or_else(bad_origin)?;
     let allowed_idps = app
         .allowed_idps
         .iter()
@@ -338,11 +355,9 @@ async fn record_app(
         aud,
         domain: app.domain,
         pattern: app.pattern,
-        origin_prefix: format!(
-            "{}{}",
-            app.origin.origin().ascii_serialization(),
-            app.origin.path().trim_end_matches('/')
-        ),
+        origin_scheme,
+        origin_authority,
+        origin_base: app.origin.path().trim_end_matches('/').to_owned(),
         origin: app.origin,
         session_duration: app.session_duration,
         allowed_idps,

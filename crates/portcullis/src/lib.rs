@@ -12,6 +12,7 @@ pub mod demo;
 pub mod gateway;
 pub mod keys;
 pub mod proxy;
+pub mod request_id;
 pub mod respond;
 pub mod run;
 pub mod seal;

@@ -25,8 +25,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::cookies;
 use crate::gateway::{App, Gateway};
+use crate::request_id::RequestId;
 use crate::respond::{self, Failure};
-use crate::tokens::AppClaims;
+use crate::tokens::VerifiedApp;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
@@ -60,16 +61,37 @@ impl Default for OriginClient {
     }
 }
 
+/// The origin URI of a request: the app's origin, its base path, then the request's path and
+/// query. Without a base path the request's path is reused as it is (no copy).
+fn origin_uri(app: &App, uri: &Uri) -> Option<Uri> {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(app.origin_scheme.clone());
+    parts.authority = Some(app.origin_authority.clone());
+    let request_pq = uri.path_and_query().cloned();
+    parts.path_and_query = match (app.origin_base.is_empty(), request_pq) {
+        (true, Some(pq)) => Some(pq),
+        (_, pq) => {
+            let pq = pq.as_ref().map(|p| p.as_str()).unwrap_or("/");
+            Some(format!("{}{pq}", app.origin_base).parse().ok()?)
+        }
+    };
+    Uri::from_parts(parts).ok()
+}
+
 /// Per-request facts the phases share.
 pub struct RequestContext {
-    pub request_id: String,
+    pub request_id: RequestId,
     pub peer: SocketAddr,
+    /// The peer address as a header value (made once per connection), for `X-Forwarded-For`.
+    pub peer_ip: HeaderValue,
     pub host: String,
 }
 
 const CF_ACCESS_PREFIX: &str = "cf-access-";
 const TOKEN_HEADER: &str = "cf-access-token";
 const JWT_ASSERTION: HeaderName = HeaderName::from_static("cf-access-jwt-assertion");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const USER_EMAIL: HeaderName = HeaderName::from_static("cf-access-authenticated-user-email");
 
 /// Phase 1. Removes every `Cf-Access-*` header; returns the `cf-access-token` value, if any.
@@ -95,7 +117,7 @@ pub fn authenticate(
     app: &App,
     headers: &HeaderMap,
     header_token: Option<&str>,
-) -> Option<(Arc<AppClaims>, String)> {
+) -> Option<Arc<VerifiedApp>> {
     let ring = gw.keys.load();
     let now = gw.clock.now();
     let candidates = header_token
@@ -110,7 +132,7 @@ pub fn authenticate(
             now,
             &gw.revoked,
         ) {
-            Ok(claims) => return Some((claims, token.to_owned())),
+            Ok(verified) => return Some(verified),
             Err(error) => tracing::debug!(%error, app = %app.name, "token refused"),
         }
     }
@@ -160,18 +182,28 @@ pub fn unauthenticated(
     )
 }
 
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        remove_connection_listed(headers);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Headers named in `Connection` are hop-by-hop too.
+fn remove_connection_listed(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -180,9 +212,6 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
     for name in listed {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -209,19 +238,13 @@ pub async fn forward(
     app: &App,
     ctx: &RequestContext,
     mut req: Request<Incoming>,
-    claims: &AppClaims,
-    token: &str,
+    verified: &VerifiedApp,
 ) -> Response<Body> {
     let upgrade = upgrade_protocol(req.headers());
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
     let (mut parts, body) = req.into_parts();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let Ok(uri) = format!("{}{path_and_query}", app.origin_prefix).parse::<Uri>() else {
+    let Some(uri) = origin_uri(app, &parts.uri) else {
         return respond::failure(
             &Failure::BadRequest("request target".into()),
             respond::wants_html(&parts.headers),
@@ -236,29 +259,27 @@ pub async fn forward(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, proto.clone());
     }
-    if let Ok(host) = HeaderValue::from_str(&ctx.host) {
+    // HTTP/2 requests carry the host in `:authority` only; origins expect `Host`.
+    if !headers.contains_key(header::HOST)
+        && let Ok(host) = HeaderValue::from_str(&ctx.host)
+    {
         headers.insert(header::HOST, host);
     }
-    let peer_ip = ctx.peer.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {peer_ip}"),
-        None => peer_ip,
+    let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", ctx.peer.ip())).ok(),
+        None => Some(ctx.peer_ip.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    if let Some(v) = xff {
+        headers.insert(X_FORWARDED_FOR, v);
     }
     let proto = if gw.server.is_https() {
         "https"
     } else {
         "http"
     };
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
-    if let Ok(v) = HeaderValue::from_str(token) {
-        headers.insert(JWT_ASSERTION, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&claims.email) {
-        headers.insert(USER_EMAIL, v);
-    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    headers.insert(JWT_ASSERTION, verified.assertion.clone());
+    headers.insert(USER_EMAIL, verified.email.clone());
 
     let response = match gw
         .origins
@@ -279,7 +300,7 @@ pub async fn forward(
         let (parts, body) = response.into_parts();
         let mut origin_response = Response::from_parts(parts.clone(), body);
         let origin_upgrade = hyper::upgrade::on(&mut origin_response);
-        let request_id = ctx.request_id.clone();
+        let request_id = ctx.request_id;
         tokio::spawn(async move {
             match tokio::try_join!(client_upgrade, origin_upgrade) {
                 Ok((client, origin)) => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -17,6 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::access;
 use crate::gateway::Gateway;
 use crate::proxy::{self, RequestContext};
+use crate::request_id::RequestId;
 use crate::respond::{self, Failure};
 
 /// Builds the TLS acceptor from PEM files (certificate chain and private key).
@@ -81,7 +82,9 @@ pub async fn serve(
         let builder = builder.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(gw.clone(), peer, req));
+            let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+            let service = service_fn(move |req| handle(gw.clone(), peer, peer_ip.clone(), req));
             let result = match tls {
                 None => {
                     builder
@@ -142,19 +145,14 @@ fn normalize_request_path(req: &mut Request<Incoming>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn request_id() -> String {
-    crate::seal::random_bytes::<8>()
-        .map(hex::encode)
-        .unwrap_or_else(|_| "0000000000000000".into())
-}
-
 /// One request, from the first byte to the response head.
 async fn handle(
     gw: Arc<Gateway>,
     peer: SocketAddr,
+    peer_ip: HeaderValue,
     mut req: Request<Incoming>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    let request_id = request_id();
+    let request_id = RequestId::next();
     let Some(host) = request_host(&req) else {
         return Ok(respond::failure(
             &Failure::BadRequest("the Host header is missing".into()),
@@ -165,6 +163,7 @@ async fn handle(
     let ctx = RequestContext {
         request_id,
         peer,
+        peer_ip,
         host,
     };
     if ctx.host == gw.server.team_domain {
@@ -200,7 +199,7 @@ async fn handle(
     };
     let header_token = proxy::strip_identity_headers(req.headers_mut());
     match proxy::authenticate(&gw, &app, req.headers(), header_token.as_deref()) {
-        Some((claims, token)) => Ok(proxy::forward(&gw, &app, &ctx, req, &claims, &token).await),
+        Some(verified) => Ok(proxy::forward(&gw, &app, &ctx, req, &verified).await),
         None => Ok(proxy::unauthenticated(
             &gw,
             &ctx,

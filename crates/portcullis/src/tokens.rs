@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use http::HeaderValue;
 use portcullis_jose::{JoseError, verify};
 use serde::{Deserialize, Serialize};
 
@@ -123,9 +124,34 @@ pub fn verify_org(
     Ok(claims)
 }
 
+/// An application token whose signature checked out, with the two headers the proxy adds to
+/// every request it forwards, built once.
+#[derive(Debug)]
+pub struct VerifiedApp {
+    token: Box<str>,
+    pub claims: AppClaims,
+    /// `Cf-Access-Jwt-Assertion`: the token itself.
+    pub assertion: HeaderValue,
+    /// `Cf-Access-Authenticated-User-Email`.
+    pub email: HeaderValue,
+}
+
+/// Where a token lives in the cache: its last 32 bytes (the end of the signature). Only tokens
+/// whose signature verified are ever inserted, so nobody can fill a bucket on purpose; a lookup
+/// still compares the whole token, so a shared tail can only cost a re-verification.
+type TokenTail = [u8; 32];
+
+fn tail(token: &str) -> TokenTail {
+    let bytes = token.as_bytes();
+    let start = bytes.len().saturating_sub(32);
+    let mut out = [0u8; 32];
+    out[..bytes.len() - start].copy_from_slice(&bytes[start..]);
+    out
+}
+
 /// The verified-token cache of the hot path.
 pub struct TokenCache {
-    entries: Mutex<HashMap<Box<str>, Arc<AppClaims>>>,
+    entries: Mutex<HashMap<TokenTail, Arc<VerifiedApp>>>,
     capacity: usize,
 }
 
@@ -144,6 +170,49 @@ impl TokenCache {
         }
     }
 
+    fn cached(&self, token: &str) -> Option<Arc<VerifiedApp>> {
+        let map = self.entries.lock().ok()?;
+        map.get(&tail(token))
+            .filter(|v| &*v.token == token)
+            .cloned()
+    }
+
+    fn verify_signature(
+        &self,
+        ring: &KeyRing,
+        token: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Result<Arc<VerifiedApp>, TokenError> {
+        let claims: AppClaims = check_signature(ring, token)?;
+        if claims.iss != issuer {
+            return Err(TokenError::Issuer(claims.iss));
+        }
+        if claims.kind != TYPE_APP {
+            return Err(TokenError::Type(claims.kind, TYPE_APP));
+        }
+        let header = |v: &str| {
+            HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(v.as_bytes()))
+                .map_err(|_| TokenError::Claims("value not fit for an HTTP header".into()))
+        };
+        let verified = Arc::new(VerifiedApp {
+            token: token.into(),
+            assertion: header(token)?,
+            email: header(&claims.email)?,
+            claims,
+        });
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= self.capacity {
+                map.retain(|_, c| c.claims.exp > now);
+                if map.len() >= self.capacity {
+                    map.clear();
+                }
+            }
+            map.insert(tail(token), verified.clone());
+        }
+        Ok(verified)
+    }
+
     /// Verifies an application token for the application `aud`: signature (cached), issuer,
     /// type, audience, time, revocation (never cached).
     pub fn verify_app(
@@ -154,31 +223,12 @@ impl TokenCache {
         aud: &str,
         now: i64,
         revoked: &Revocations,
-    ) -> Result<Arc<AppClaims>, TokenError> {
-        let cached = self.entries.lock().ok().and_then(|m| m.get(token).cloned());
-        let claims = match cached {
-            Some(c) => c,
-            None => {
-                let claims: AppClaims = check_signature(ring, token)?;
-                if claims.iss != issuer {
-                    return Err(TokenError::Issuer(claims.iss));
-                }
-                if claims.kind != TYPE_APP {
-                    return Err(TokenError::Type(claims.kind, TYPE_APP));
-                }
-                let claims = Arc::new(claims);
-                if let Ok(mut map) = self.entries.lock() {
-                    if map.len() >= self.capacity {
-                        map.retain(|_, c| c.exp > now);
-                        if map.len() >= self.capacity {
-                            map.clear();
-                        }
-                    }
-                    map.insert(token.into(), claims.clone());
-                }
-                claims
-            }
+    ) -> Result<Arc<VerifiedApp>, TokenError> {
+        let verified = match self.cached(token) {
+            Some(v) => v,
+            None => self.verify_signature(ring, token, issuer, now)?,
         };
+        let claims = &verified.claims;
         if !claims.aud.iter().any(|a| a == aud) {
             return Err(TokenError::Audience);
         }
@@ -186,7 +236,7 @@ impl TokenCache {
         if revoked.contains(&claims.identity_nonce) {
             return Err(TokenError::Revoked);
         }
-        Ok(claims)
+        Ok(verified)
     }
 }
 
