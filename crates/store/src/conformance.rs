@@ -20,9 +20,9 @@ use tokio::sync::broadcast::Receiver;
 use uuid::Uuid;
 
 use crate::{
-    ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, LoginMethodRecord, LoginRecord,
-    MAX_AUTH_LOG_LIMIT, RevokedSession, SessionRecord, SigningKeyRecord, Store, StoreError,
-    UniqueKey, UserRecord,
+    AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, LoginMethodRecord,
+    LoginRecord, MAX_AUTH_LOG_LIMIT, RevokedSession, ServiceTokenRecord, SessionRecord,
+    SigningKeyRecord, Store, StoreError, UniqueKey, UserRecord,
 };
 
 /// Generates one `#[tokio::test]` per conformance function. `$fresh` is an async fn returning a
@@ -34,7 +34,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@each $fresh;
             login_methods, applications, users_and_identities, concurrent_first_logins,
             sessions, session_revocation, signing_keys, auth_logs, auth_log_limit_cap, settings,
-            stored_values_round_trip);
+            stored_values_round_trip, seats, login_block, user_sessions, app_revocation,
+            service_tokens, generation);
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {
         $(
@@ -125,6 +126,7 @@ fn login(email: &str, name: Option<&str>, idp_id: Uuid, at: i64) -> LoginRecord 
         idp_id,
         identity: json!({"email": email, "idp": {"id": idp_id, "type": "oidc"}, "at": at}),
         at,
+        seat_limit: None,
     }
 }
 
@@ -865,6 +867,7 @@ pub async fn stored_values_round_trip(store: &dyn Store) {
             idp_id: Uuid::new_v4(),
             identity: identity.clone(),
             at: i64::MAX,
+            seat_limit: None,
         })
         .await
         .unwrap();
@@ -889,6 +892,298 @@ pub async fn stored_values_round_trip(store: &dyn Store) {
     };
     store.create_session(&s).await.unwrap();
     assert_eq!(store.get_session(&s.id).await.unwrap(), Some(s));
+}
+
+/// Seats: a login takes one while fewer than the limit are taken, a seated user keeps theirs
+/// whatever the limit, freeing and expiring seats, and concurrent logins never exceed the limit.
+pub async fn seats(store: &dyn Store) {
+    let idp = Uuid::new_v4();
+    let limited = |email: &str, at: i64| LoginRecord {
+        seat_limit: Some(2),
+        ..login(email, None, idp, at)
+    };
+    let a = store
+        .record_login(&limited("a@example.com", 10))
+        .await
+        .unwrap();
+    let b = store
+        .record_login(&limited("b@example.com", 20))
+        .await
+        .unwrap();
+    assert!(a.seat && b.seat);
+    assert_eq!(store.count_seats().await.unwrap(), 2);
+
+    // The third user is recorded (the registry knows who tried) but gets no seat.
+    let c = store
+        .record_login(&limited("c@example.com", 30))
+        .await
+        .unwrap();
+    assert!(!c.seat, "{c:?}");
+    assert_eq!(store.count_seats().await.unwrap(), 2);
+    // A seated user logging in again keeps the seat at the limit, and even below a lower one.
+    let again = store
+        .record_login(&LoginRecord {
+            seat_limit: Some(1),
+            ..login("a@example.com", None, idp, 40)
+        })
+        .await
+        .unwrap();
+    assert!(again.seat);
+
+    // Freeing a seat lets the waiting user in.
+    assert!(store.set_user_seat(b.id, false, 50).await.unwrap());
+    assert!(!store.get_user(b.id).await.unwrap().unwrap().seat);
+    let c = store
+        .record_login(&limited("c@example.com", 60))
+        .await
+        .unwrap();
+    assert!(c.seat);
+    assert!(
+        !store
+            .set_user_seat(Uuid::new_v4(), false, 60)
+            .await
+            .unwrap()
+    );
+
+    // Seat expiry frees the seats of users whose last login is older than the cut-off.
+    let expired = store.expire_seats(45, 70).await.unwrap();
+    assert_eq!(expired, vec![a.id]);
+    assert!(!store.get_user(a.id).await.unwrap().unwrap().seat);
+    assert!(store.get_user(c.id).await.unwrap().unwrap().seat);
+    assert_eq!(store.count_seats().await.unwrap(), 1);
+
+    // Twenty concurrent first logins under a limit of five: exactly five seats.
+    let logins: Vec<LoginRecord> = (0..20)
+        .map(|n| LoginRecord {
+            seat_limit: Some(6),
+            ..login(&format!("racer{n}@example.com"), None, idp, 100)
+        })
+        .collect();
+    let tasks = logins.iter().map(|l| store.record_login(l)).collect();
+    let seated = futures_join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().seat)
+        .count();
+    assert_eq!(seated, 5);
+    assert_eq!(store.count_seats().await.unwrap(), 6);
+}
+
+/// Runs futures concurrently on the current task (no extra dependency).
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, fut) in out.iter_mut().zip(pinned.iter_mut()) {
+            if slot.is_none() {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|v| v.unwrap()).collect()
+}
+
+/// The re-login block an administrator's revocation sets is stored and read back.
+pub async fn login_block(store: &dyn Store) {
+    let u = user(store, "blocked@example.com").await;
+    assert_eq!(u.login_blocked_until, None);
+    assert!(store.block_user_login(u.id, 1_000).await.unwrap());
+    assert_eq!(
+        store
+            .get_user(u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .login_blocked_until,
+        Some(1_000)
+    );
+    // A later login does not clear it: the caller compares it with the time.
+    let again = store
+        .record_login(&login("blocked@example.com", None, Uuid::new_v4(), 20))
+        .await
+        .unwrap();
+    assert_eq!(again.login_blocked_until, Some(1_000));
+    assert!(!store.block_user_login(Uuid::new_v4(), 1).await.unwrap());
+}
+
+/// A user's active sessions: neither revoked nor expired, newest first, nobody else's.
+pub async fn user_sessions(store: &dyn Store) {
+    let u = user(store, "sessions@example.com").await;
+    let other = user(store, "other@example.com").await;
+    store
+        .create_session(&session("old", u.id, 10, 1_000))
+        .await
+        .unwrap();
+    store
+        .create_session(&session("new", u.id, 20, 1_000))
+        .await
+        .unwrap();
+    store
+        .create_session(&session("gone", u.id, 5, 50))
+        .await
+        .unwrap();
+    store
+        .create_session(&session("cut", u.id, 15, 1_000))
+        .await
+        .unwrap();
+    store
+        .create_session(&session("theirs", other.id, 30, 1_000))
+        .await
+        .unwrap();
+    store.revoke_session("cut", 60).await.unwrap();
+    let ids: Vec<String> = store
+        .list_user_sessions(u.id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, vec!["new".to_owned(), "old".to_owned()]);
+}
+
+/// Revoking an application's tokens is stored, listed, published, and survives a config upsert.
+pub async fn app_revocation(store: &dyn Store) {
+    let app = application("revocable", 'e', 1);
+    store.upsert_application(&app).await.unwrap();
+    let mut rx = store.subscribe();
+    assert!(store.revoke_app_tokens(app.id, 500).await.unwrap());
+    assert_eq!(
+        next_change(&mut rx).await,
+        Change::AppTokensRevoked {
+            app_id: app.id,
+            at: 500
+        }
+    );
+    assert!(!store.revoke_app_tokens(Uuid::new_v4(), 500).await.unwrap());
+    config_sentinel(store).await;
+    assert_eq!(next_change(&mut rx).await, Change::ConfigChanged);
+    // Re-applying the configuration file must not forget the revocation.
+    store
+        .upsert_application(&ApplicationRecord {
+            updated_at: 600,
+            ..app.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_app_revocations().await.unwrap(),
+        vec![AppRevocation {
+            app_id: app.id,
+            at: 500
+        }]
+    );
+}
+
+fn service_token(name: &str, client_id: &str) -> ServiceTokenRecord {
+    ServiceTokenRecord {
+        id: Uuid::new_v4(),
+        name: name.into(),
+        client_id: client_id.into(),
+        secret_hash: "ab".repeat(32),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        duration: "8760h".into(),
+        expires_at: Some(31_536_000),
+        enabled: true,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+/// Service tokens: insert, get, list by name, update keeping `created_at`, uniqueness of name
+/// and client id, delete, and the change feed.
+pub async fn service_tokens(store: &dyn Store) {
+    let mut rx = store.subscribe();
+    let ci = service_token("ci", "c1.access");
+    store.insert_service_token(&ci).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ServiceTokensChanged);
+    let backup = ServiceTokenRecord {
+        expires_at: None,
+        duration: "forever".into(),
+        ..service_token("backup", "c2.access")
+    };
+    store.insert_service_token(&backup).await.unwrap();
+    assert_eq!(next_change(&mut rx).await, Change::ServiceTokensChanged);
+    assert_eq!(
+        store.get_service_token(ci.id).await.unwrap(),
+        Some(ci.clone())
+    );
+    assert_eq!(
+        store.list_service_tokens().await.unwrap(),
+        vec![backup.clone(), ci.clone()]
+    );
+
+    assert_eq!(
+        conflict(
+            store
+                .insert_service_token(&service_token("ci", "c3.access"))
+                .await
+        ),
+        UniqueKey::ServiceTokenName
+    );
+    assert_eq!(
+        conflict(
+            store
+                .insert_service_token(&service_token("other", "c1.access"))
+                .await
+        ),
+        UniqueKey::ServiceTokenClientId
+    );
+
+    let rotated = ServiceTokenRecord {
+        secret_hash: "cd".repeat(32),
+        previous_secret_hash: Some(ci.secret_hash.clone()),
+        previous_secret_expires_at: Some(99),
+        enabled: false,
+        updated_at: 7,
+        ..ci.clone()
+    };
+    assert!(store.update_service_token(&rotated).await.unwrap());
+    assert_eq!(next_change(&mut rx).await, Change::ServiceTokensChanged);
+    assert_eq!(store.get_service_token(ci.id).await.unwrap(), Some(rotated));
+    assert!(
+        !store
+            .update_service_token(&service_token("ghost", "c9.access"))
+            .await
+            .unwrap()
+    );
+
+    assert!(store.delete_service_token(ci.id).await.unwrap());
+    assert_eq!(next_change(&mut rx).await, Change::ServiceTokensChanged);
+    assert!(!store.delete_service_token(ci.id).await.unwrap());
+    assert_eq!(store.get_service_token(ci.id).await.unwrap(), None);
+    assert_eq!(store.list_service_tokens().await.unwrap(), vec![backup]);
+}
+
+/// The generation moves with every write that publishes a change, and only with those.
+pub async fn generation(store: &dyn Store) {
+    let g0 = store.generation().await.unwrap();
+    user(store, "quiet@example.com").await;
+    assert_eq!(
+        store.generation().await.unwrap(),
+        g0,
+        "a login publishes nothing"
+    );
+    config_sentinel(store).await;
+    let g1 = store.generation().await.unwrap();
+    assert!(g1 > g0);
+    let u = user(store, "loud@example.com").await;
+    store
+        .create_session(&session("s", u.id, 1, 1_000))
+        .await
+        .unwrap();
+    store.revoke_session("s", 2).await.unwrap();
+    assert!(store.generation().await.unwrap() > g1);
 }
 
 /// Everything written before the store is closed is there after it is opened again, and opening

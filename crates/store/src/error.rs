@@ -38,6 +38,8 @@ pub enum UniqueKey {
     SessionId,
     SigningKeyId,
     AuthLogId,
+    ServiceTokenName,
+    ServiceTokenClientId,
     /// A rule not listed above (e.g. a primary key a caller chose).
     Other,
 }
@@ -52,6 +54,8 @@ impl fmt::Display for UniqueKey {
             Self::SessionId => "session id",
             Self::SigningKeyId => "signing key id",
             Self::AuthLogId => "authentication log id",
+            Self::ServiceTokenName => "service token name",
+            Self::ServiceTokenClientId => "service token client id",
             Self::Other => "a unique value",
         })
     }

@@ -24,8 +24,9 @@ use uuid::Uuid;
 
 pub use error::{StoreError, UniqueKey};
 pub use records::{
-    ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, IdentityRecord, LoginMethodRecord,
-    LoginRecord, MAX_AUTH_LOG_LIMIT, RevokedSession, SessionRecord, SigningKeyRecord, UserRecord,
+    AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, IdentityRecord,
+    LoginMethodRecord, LoginRecord, MAX_AUTH_LOG_LIMIT, RevokedSession, ServiceTokenRecord,
+    SessionRecord, SigningKeyRecord, UserRecord,
 };
 
 /// Opens the store a database URL names, creating and migrating the database when needed.
@@ -96,10 +97,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records a successful login, atomically: creates the user on the first login with this email
     /// (a new id), otherwise updates its name (when the login carries one), `last_login_at`,
-    /// `updated_at` and last-seen identity; gives the user a seat; appends the identity to the
-    /// user's history. Concurrent first logins with one email yield one user. Returns the user as
-    /// stored afterwards.
+    /// `updated_at` and last-seen identity; gives the user a seat unless they have none and
+    /// `seat_limit` users already hold one (the returned record then has `seat == false` and the
+    /// caller refuses the login); appends the identity to the user's history. Concurrent first
+    /// logins with one email yield one user, and concurrent logins never exceed the seat limit.
+    /// Returns the user as stored afterwards.
     async fn record_login(&self, login: &LoginRecord) -> Result<UserRecord, StoreError>;
+
+    /// Gives or takes a user's seat (an administrator removing a user frees it). Returns `false`
+    /// for an unknown user.
+    async fn set_user_seat(&self, user_id: Uuid, seat: bool, at: i64) -> Result<bool, StoreError>;
+
+    /// How many users hold a seat.
+    async fn count_seats(&self) -> Result<u64, StoreError>;
+
+    /// Frees the seat of every user whose last login was before `inactive_before` (never-logged-in
+    /// users count from their creation); returns their ids. Called by the daily seat-expiry job.
+    async fn expire_seats(&self, inactive_before: i64, at: i64) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Refuses the user's logins until `until` (an administrator revoked them). Returns `false`
+    /// for an unknown user.
+    async fn block_user_login(&self, user_id: Uuid, until: i64) -> Result<bool, StoreError>;
 
     /// The user with this id, if any.
     async fn get_user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
@@ -130,6 +148,14 @@ pub trait Store: Send + Sync + 'static {
     /// many, and publishes one [`Change::SessionRevoked`] for each.
     async fn revoke_user_sessions(&self, user_id: Uuid, at: i64) -> Result<u64, StoreError>;
 
+    /// A user's sessions that are neither revoked nor expired at `now`, newest first. Called by the
+    /// registry views.
+    async fn list_user_sessions(
+        &self,
+        user_id: Uuid,
+        now: i64,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
     /// Sessions revoked and not yet expired at `now`. Called at start-up to fill the in-memory
     /// revocation set that the change feed keeps current afterwards.
     async fn list_revoked_sessions(&self, now: i64) -> Result<Vec<RevokedSession>, StoreError>;
@@ -137,6 +163,37 @@ pub trait Store: Send + Sync + 'static {
     /// Removes sessions that expired at or before `now`, revoked or not; returns how many.
     /// Called periodically.
     async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError>;
+
+    // ----- application-wide revocation -----------------------------------------------------------
+
+    /// Refuses every application token of the application issued at or before `at` ("revoke
+    /// existing tokens"). Publishes [`Change::AppTokensRevoked`]; returns `false` for an unknown
+    /// application.
+    async fn revoke_app_tokens(&self, app_id: Uuid, at: i64) -> Result<bool, StoreError>;
+
+    /// Every application's latest token revocation. Called at start-up and on resynchronisation.
+    async fn list_app_revocations(&self) -> Result<Vec<AppRevocation>, StoreError>;
+
+    // ----- service tokens ------------------------------------------------------------------------
+
+    /// Stores a new service token. Publishes [`Change::ServiceTokensChanged`]; fails with
+    /// [`UniqueKey::ServiceTokenName`] or [`UniqueKey::ServiceTokenClientId`] on a clash.
+    async fn insert_service_token(&self, t: &ServiceTokenRecord) -> Result<(), StoreError>;
+
+    /// Replaces a service token (refresh, rotate, enable, disable, rename), keeping its
+    /// `created_at`. Publishes [`Change::ServiceTokensChanged`]; returns `false` when unknown.
+    async fn update_service_token(&self, t: &ServiceTokenRecord) -> Result<bool, StoreError>;
+
+    /// The service token with this id, if any.
+    async fn get_service_token(&self, id: Uuid) -> Result<Option<ServiceTokenRecord>, StoreError>;
+
+    /// All service tokens, by name. Called at start-up and whenever they change: nodes keep them
+    /// in memory to check credentials without the database.
+    async fn list_service_tokens(&self) -> Result<Vec<ServiceTokenRecord>, StoreError>;
+
+    /// Deletes a service token (its credentials stop working). Publishes
+    /// [`Change::ServiceTokensChanged`]; returns `false` when unknown.
+    async fn delete_service_token(&self, id: Uuid) -> Result<bool, StoreError>;
 
     // ----- signing keys --------------------------------------------------------------------------
 
@@ -177,6 +234,10 @@ pub trait Store: Send + Sync + 'static {
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
 
     // ----- change feed and lifecycle -------------------------------------------------------------
+
+    /// A number that grows with every write that publishes a [`Change`]. Another process (a CLI,
+    /// a second node without a shared feed) polls it and reloads its state when it moves.
+    async fn generation(&self) -> Result<i64, StoreError>;
 
     /// A receiver of every change committed from now on. Called at start-up by each component
     /// that keeps in-memory state; a receiver that lags (`RecvError::Lagged`) has missed events

@@ -53,6 +53,9 @@ pub struct LoginRecord {
     pub identity: Value,
     /// When the login happened.
     pub at: i64,
+    /// The most users that may hold a seat at once; `None` means no limit. A user who has no
+    /// seat gets one only while fewer users hold one.
+    pub seat_limit: Option<u64>,
 }
 
 /// A user of the registry: one per email address.
@@ -65,8 +68,10 @@ pub struct UserRecord {
     pub updated_at: i64,
     pub last_login_at: Option<i64>,
     pub last_seen_identity: Option<Value>,
-    /// Whether the user occupies a seat; a login takes one.
+    /// Whether the user occupies a seat; a login takes one while seats are left.
     pub seat: bool,
+    /// Logins are refused until this instant (set when an administrator revokes the user).
+    pub login_blocked_until: Option<i64>,
 }
 
 /// One entry of a user's identity history: which IdP vouched for them, with what, and when.
@@ -97,6 +102,50 @@ pub struct SessionRecord {
 pub struct RevokedSession {
     pub id: String,
     pub expires_at: i64,
+}
+
+/// A service token: machine credentials (client id and secret) that Service Auth policies accept.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceTokenRecord {
+    pub id: Uuid,
+    /// Unique among service tokens.
+    pub name: String,
+    /// Unique among service tokens; sent as `CF-Access-Client-Id`.
+    pub client_id: String,
+    /// SHA-256 of the secret, hex. The secret itself is never stored.
+    pub secret_hash: String,
+    /// The digest of the secret before the last rotation, accepted until
+    /// `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    /// The lifetime chosen at creation, as a Go duration (`8760h`) or `forever`.
+    pub duration: String,
+    /// `None` for a token that never expires.
+    pub expires_at: Option<i64>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+// Digests are not secrets, but they are useless in a log line.
+impl std::fmt::Debug for ServiceTokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceTokenRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("duration", &self.duration)
+            .field("expires_at", &self.expires_at)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// All application tokens of an application issued at or before `at` are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRevocation {
+    pub app_id: Uuid,
+    pub at: i64,
 }
 
 /// A key that signs our tokens.
@@ -205,6 +254,10 @@ pub enum Change {
     ConfigChanged,
     /// Signing keys were added, retired or removed: reload the key set.
     SigningKeysChanged,
+    /// Application tokens of `app_id` issued at or before `at` must be refused.
+    AppTokensRevoked { app_id: Uuid, at: i64 },
+    /// Service tokens were created, changed or deleted: reload them.
+    ServiceTokensChanged,
 }
 
 #[cfg(test)]

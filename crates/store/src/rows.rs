@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::StoreError;
 use crate::records::{
-    ApplicationRecord, AuthLogRecord, IdentityRecord, LoginMethodRecord, SessionRecord,
-    SigningKeyRecord, UserRecord,
+    ApplicationRecord, AuthLogRecord, IdentityRecord, LoginMethodRecord, ServiceTokenRecord,
+    SessionRecord, SigningKeyRecord, UserRecord,
 };
 
 pub(crate) fn uuid_from(column: &'static str, text: &str) -> Result<Uuid, StoreError> {
@@ -108,6 +108,7 @@ pub(crate) struct UserRow {
     last_login_at: Option<i64>,
     last_seen_identity: Option<String>,
     seat: i64,
+    login_blocked_until: Option<i64>,
 }
 
 impl TryFrom<UserRow> for UserRecord {
@@ -125,6 +126,7 @@ impl TryFrom<UserRow> for UserRecord {
                 .map(|t| json_from("users.last_seen_identity", &t))
                 .transpose()?,
             seat: bool_from("users.seat", r.seat)?,
+            login_blocked_until: r.login_blocked_until,
         })
     }
 }
@@ -276,5 +278,39 @@ mod tests {
         let id = Uuid::parse_str("0F5E2C1A-7B3D-4E8F-9A6C-2D4B8E1F3A7C").unwrap();
         assert_eq!(id.to_string(), "0f5e2c1a-7b3d-4e8f-9a6c-2d4b8e1f3a7c");
         assert_eq!(uuid_from("x", &id.to_string()).unwrap(), id);
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ServiceTokenRow {
+    id: String,
+    name: String,
+    client_id: String,
+    secret_hash: String,
+    previous_secret_hash: Option<String>,
+    previous_secret_expires_at: Option<i64>,
+    duration: String,
+    expires_at: Option<i64>,
+    enabled: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ServiceTokenRow> for ServiceTokenRecord {
+    type Error = StoreError;
+    fn try_from(r: ServiceTokenRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: uuid_from("service_tokens.id", &r.id)?,
+            name: r.name,
+            client_id: r.client_id,
+            secret_hash: r.secret_hash,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_expires_at: r.previous_secret_expires_at,
+            duration: r.duration,
+            expires_at: r.expires_at,
+            enabled: bool_from("service_tokens.enabled", r.enabled)?,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
     }
 }

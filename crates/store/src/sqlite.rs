@@ -15,13 +15,14 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use crate::feed::ChangeFeed;
+use crate::records::AppRevocation;
 use crate::records::{
     ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, IdentityRecord, LoginMethodRecord,
-    LoginRecord, RevokedSession, SessionRecord, SigningKeyRecord, UserRecord,
+    LoginRecord, RevokedSession, ServiceTokenRecord, SessionRecord, SigningKeyRecord, UserRecord,
 };
 use crate::rows::{
-    ApplicationRow, AuthLogRow, IdentityRow, LoginMethodRow, SessionRow, SigningKeyRow, UserRow,
-    bool_int, convert_all, json_text,
+    ApplicationRow, AuthLogRow, IdentityRow, LoginMethodRow, ServiceTokenRow, SessionRow,
+    SigningKeyRow, UserRow, bool_int, convert_all, json_text, uuid_from,
 };
 use crate::{Store, StoreError, UniqueKey};
 
@@ -83,6 +84,19 @@ impl SqliteStore {
         })
     }
 
+    /// Bumps the generation counter, then tells this process's subscribers. Called after the
+    /// change is committed. A failed bump is logged, not returned: the change itself is durable,
+    /// and only a process polling the counter would learn of it later (at its next full reload).
+    async fn publish(&self, change: Change) {
+        if let Err(error) = sqlx::query("UPDATE generation SET value = value + 1 WHERE id = 1")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(%error, "cannot bump the change generation");
+        }
+        self.feed.publish(change);
+    }
+
     /// Starts a write transaction that takes the write lock at once, so that it waits for (rather
     /// than fails against) a concurrent writer.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
@@ -127,6 +141,8 @@ fn unique_key(message: &str) -> UniqueKey {
         "sessions.id" => UniqueKey::SessionId,
         "signing_keys.kid" => UniqueKey::SigningKeyId,
         "auth_logs.id" => UniqueKey::AuthLogId,
+        "service_tokens.name" => UniqueKey::ServiceTokenName,
+        "service_tokens.client_id" => UniqueKey::ServiceTokenClientId,
         _ => UniqueKey::Other,
     }
 }
@@ -158,7 +174,7 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
-        self.feed.publish(Change::ConfigChanged);
+        self.publish(Change::ConfigChanged).await;
         Ok(())
     }
 
@@ -196,7 +212,7 @@ impl Store for SqliteStore {
             .map_err(db_error)?;
         let deleted = done.rows_affected() > 0;
         if deleted {
-            self.feed.publish(Change::ConfigChanged);
+            self.publish(Change::ConfigChanged).await;
         }
         Ok(deleted)
     }
@@ -225,7 +241,7 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
-        self.feed.publish(Change::ConfigChanged);
+        self.publish(Change::ConfigChanged).await;
         Ok(())
     }
 
@@ -263,7 +279,7 @@ impl Store for SqliteStore {
             .map_err(db_error)?;
         let deleted = done.rows_affected() > 0;
         if deleted {
-            self.feed.publish(Change::ConfigChanged);
+            self.publish(Change::ConfigChanged).await;
         }
         Ok(deleted)
     }
@@ -271,26 +287,39 @@ impl Store for SqliteStore {
     async fn record_login(&self, login: &LoginRecord) -> Result<UserRecord, StoreError> {
         let identity = json_text(&login.identity);
         let mut tx = self.begin_write().await?;
+        // The write transaction holds the database's write lock, so the seat count cannot change
+        // between this read and the upsert below: concurrent logins never exceed the limit.
+        let seat_free = match login.seat_limit {
+            None => true,
+            Some(limit) => {
+                let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE seat = 1")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                (taken as u64) < limit
+            }
+        };
         // One statement decides between "new user" and "returning user", so two first logins
         // racing on one email cannot create two users.
         let row: UserRow = sqlx::query_as(
             "INSERT INTO users
                  (id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat)
-             VALUES ($1, $2, $3, $4, $4, $4, $5, 1)
+             VALUES ($1, $2, $3, $4, $4, $4, $5, $6)
              ON CONFLICT (email) DO UPDATE SET
                  name = COALESCE(excluded.name, users.name),
                  updated_at = excluded.updated_at,
                  last_login_at = excluded.last_login_at,
                  last_seen_identity = excluded.last_seen_identity,
-                 seat = 1
+                 seat = CASE WHEN users.seat = 1 THEN 1 ELSE excluded.seat END
              RETURNING id, email, name, created_at, updated_at, last_login_at,
-                       last_seen_identity, seat",
+                       last_seen_identity, seat, login_blocked_until",
         )
         .bind(Uuid::new_v4().to_string())
         .bind(&login.email)
         .bind(&login.name)
         .bind(login.at)
         .bind(&identity)
+        .bind(bool_int(seat_free))
         .fetch_one(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -312,9 +341,52 @@ impl Store for SqliteStore {
         Ok(user)
     }
 
+    async fn set_user_seat(&self, user_id: Uuid, seat: bool, at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET seat = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id.to_string())
+            .bind(bool_int(seat))
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn count_seats(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE seat = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(n as u64)
+    }
+
+    async fn expire_seats(&self, inactive_before: i64, at: i64) -> Result<Vec<Uuid>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE users SET seat = 0, updated_at = $2
+             WHERE seat = 1 AND COALESCE(last_login_at, created_at) < $1
+             RETURNING id",
+        )
+        .bind(inactive_before)
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        ids.iter().map(|id| uuid_from("users.id", id)).collect()
+    }
+
+    async fn block_user_login(&self, user_id: Uuid, until: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET login_blocked_until = $2 WHERE id = $1")
+            .bind(user_id.to_string())
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn get_user(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat
+            "SELECT id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat, login_blocked_until
              FROM users WHERE id = $1",
         )
         .bind(id.to_string())
@@ -326,7 +398,7 @@ impl Store for SqliteStore {
 
     async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat
+            "SELECT id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat, login_blocked_until
              FROM users WHERE email = $1",
         )
         .bind(email)
@@ -338,7 +410,7 @@ impl Store for SqliteStore {
 
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat
+            "SELECT id, email, name, created_at, updated_at, last_login_at, last_seen_identity, seat, login_blocked_until
              FROM users ORDER BY email",
         )
         .fetch_all(&self.pool)
@@ -411,10 +483,11 @@ impl Store for SqliteStore {
         .map_err(db_error)?;
         match expires_at {
             Some(expires_at) => {
-                self.feed.publish(Change::SessionRevoked {
+                self.publish(Change::SessionRevoked {
                     id: id.to_owned(),
                     expires_at,
-                });
+                })
+                .await;
                 Ok(true)
             }
             None => Ok(false),
@@ -434,9 +507,29 @@ impl Store for SqliteStore {
         .map_err(db_error)?;
         let count = revoked.len() as u64;
         for (id, expires_at) in revoked {
-            self.feed.publish(Change::SessionRevoked { id, expires_at });
+            self.publish(Change::SessionRevoked { id, expires_at })
+                .await;
         }
         Ok(count)
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user_id: Uuid,
+        now: i64,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows: Vec<SessionRow> = sqlx::query_as(
+            "SELECT id, user_id, idp_id, identity, created_at, expires_at, revoked_at
+             FROM sessions
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+             ORDER BY created_at DESC, id",
+        )
+        .bind(user_id.to_string())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        convert_all(rows)
     }
 
     async fn list_revoked_sessions(&self, now: i64) -> Result<Vec<RevokedSession>, StoreError> {
@@ -464,6 +557,129 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn revoke_app_tokens(&self, app_id: Uuid, at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE applications SET tokens_revoked_at = $2 WHERE id = $1")
+            .bind(app_id.to_string())
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let found = done.rows_affected() > 0;
+        if found {
+            self.publish(Change::AppTokensRevoked { app_id, at }).await;
+        }
+        Ok(found)
+    }
+
+    async fn list_app_revocations(&self) -> Result<Vec<AppRevocation>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, tokens_revoked_at FROM applications
+             WHERE tokens_revoked_at IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter()
+            .map(|(id, at)| {
+                Ok(AppRevocation {
+                    app_id: uuid_from("applications.id", &id)?,
+                    at,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_service_token(&self, t: &ServiceTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO service_tokens
+                 (id, name, client_id, secret_hash, previous_secret_hash,
+                  previous_secret_expires_at, duration, expires_at, enabled, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(t.id.to_string())
+        .bind(&t.name)
+        .bind(&t.client_id)
+        .bind(&t.secret_hash)
+        .bind(&t.previous_secret_hash)
+        .bind(t.previous_secret_expires_at)
+        .bind(&t.duration)
+        .bind(t.expires_at)
+        .bind(bool_int(t.enabled))
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        self.publish(Change::ServiceTokensChanged).await;
+        Ok(())
+    }
+
+    async fn update_service_token(&self, t: &ServiceTokenRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE service_tokens SET
+                 name = $2, client_id = $3, secret_hash = $4, previous_secret_hash = $5,
+                 previous_secret_expires_at = $6, duration = $7, expires_at = $8, enabled = $9,
+                 updated_at = $10
+             WHERE id = $1",
+        )
+        .bind(t.id.to_string())
+        .bind(&t.name)
+        .bind(&t.client_id)
+        .bind(&t.secret_hash)
+        .bind(&t.previous_secret_hash)
+        .bind(t.previous_secret_expires_at)
+        .bind(&t.duration)
+        .bind(t.expires_at)
+        .bind(bool_int(t.enabled))
+        .bind(t.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let found = done.rows_affected() > 0;
+        if found {
+            self.publish(Change::ServiceTokensChanged).await;
+        }
+        Ok(found)
+    }
+
+    async fn get_service_token(&self, id: Uuid) -> Result<Option<ServiceTokenRecord>, StoreError> {
+        let row: Option<ServiceTokenRow> = sqlx::query_as(
+            "SELECT id, name, client_id, secret_hash, previous_secret_hash,
+                    previous_secret_expires_at, duration, expires_at, enabled, created_at, updated_at
+             FROM service_tokens WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(ServiceTokenRecord::try_from).transpose()
+    }
+
+    async fn list_service_tokens(&self) -> Result<Vec<ServiceTokenRecord>, StoreError> {
+        let rows: Vec<ServiceTokenRow> = sqlx::query_as(
+            "SELECT id, name, client_id, secret_hash, previous_secret_hash,
+                    previous_secret_expires_at, duration, expires_at, enabled, created_at, updated_at
+             FROM service_tokens ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        convert_all(rows)
+    }
+
+    async fn delete_service_token(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM service_tokens WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let found = done.rows_affected() > 0;
+        if found {
+            self.publish(Change::ServiceTokensChanged).await;
+        }
+        Ok(found)
+    }
+
     async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, sealed_private_key, created_at, retired_at)
@@ -477,7 +693,7 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
-        self.feed.publish(Change::SigningKeysChanged);
+        self.publish(Change::SigningKeysChanged).await;
         Ok(())
     }
 
@@ -502,7 +718,7 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("signing key"));
         }
-        self.feed.publish(Change::SigningKeysChanged);
+        self.publish(Change::SigningKeysChanged).await;
         Ok(())
     }
 
@@ -515,7 +731,7 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("signing key"));
         }
-        self.feed.publish(Change::SigningKeysChanged);
+        self.publish(Change::SigningKeysChanged).await;
         Ok(())
     }
 
@@ -613,8 +829,15 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
-        self.feed.publish(Change::ConfigChanged);
+        self.publish(Change::ConfigChanged).await;
         Ok(())
+    }
+
+    async fn generation(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT value FROM generation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)
     }
 
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {

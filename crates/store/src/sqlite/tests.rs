@@ -145,6 +145,7 @@ async fn deleting_a_user_cascades_to_identities_and_sessions() {
             idp_id: Uuid::new_v4(),
             identity: serde_json::json!({}),
             at: 1,
+            seat_limit: None,
         })
         .await
         .unwrap();
