@@ -57,6 +57,30 @@ pub enum CoreError {
         /// Position (0-based) of the second application declaring it.
         second: usize,
     },
+    /// An IP address or CIDR range (an `ip` rule, an IP list item) that cannot be read.
+    #[error("invalid IP address or range {input:?}: {reason}")]
+    InvalidIpRange {
+        /// The input, shortened.
+        input: String,
+        /// What is wrong with it and what would be valid.
+        reason: String,
+    },
+    /// A rule group that cannot be used as written.
+    #[error("rule group {group:?}: {reason}")]
+    InvalidRuleGroup {
+        /// The group's id.
+        group: String,
+        /// What is wrong with it and what would be valid.
+        reason: String,
+    },
+    /// A list (of emails or IP ranges) that cannot be used as written.
+    #[error("list {list:?}: {reason}")]
+    InvalidList {
+        /// The list's id.
+        list: String,
+        /// What is wrong with it and what would be valid.
+        reason: String,
+    },
     /// A Go-style duration string (`session_duration`) that cannot be read.
     #[error("invalid duration {input:?}: {reason}")]
     InvalidDuration {

@@ -1,19 +1,55 @@
 //! Policy evaluation with an explanation of every decision.
 //!
-//! Runs at login and when an app session is renewed, never per proxied request, so the
-//! explanation is always built: the authentication log, the block page's details and the policy
-//! tester all read it.
+//! [`evaluate`] decides what happens to one request of an application: it takes the
+//! application's policies in Cloudflare's order (Service Auth and Bypass first, then Allow and
+//! Block, each group top to bottom), stops at the first that matches, and records how every
+//! examined rule fared. The record feeds the authentication log, the block page's details and
+//! the policy tester, so it is built on every call; [`decide`] gives the same verdict without it
+//! for hot paths that only need the outcome.
+//!
+//! Rules are three-valued. Before sign-in an identity rule (email, IdP group, …) is *unknown*
+//! rather than false: a policy that hinges on one cannot be decided yet, and the evaluation asks
+//! for a sign-in ([`Outcome::NeedsIdentity`]) instead of guessing. Non-identity facts that are
+//! missing (no client address, no country) make their rules plainly not match: they will not
+//! become known by signing in.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::catalog::{Catalog, ListKind};
 use crate::identity::Identity;
-use crate::ids::IdpId;
+use crate::ids::{Email, IdpId, ServiceTokenId};
+use crate::ip::net_contains;
 use crate::policy::{Decision, Policy, Rule, bare_domain};
 
-/// Which list of a policy a rule came from.
+/// What is known about a request when its policies are evaluated.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Facts<'a> {
+    /// Who signed in; `None` before sign-in, which makes identity rules unknown.
+    pub identity: Option<&'a Identity>,
+    /// The client address, as the gateway determined it.
+    pub ip: Option<IpAddr>,
+    /// The client's ISO 3166-1 alpha-2 country, from a trusted header; `None` when unknown.
+    pub country: Option<&'a str>,
+    /// A valid, enabled service token presented with this request (the gateway checks the
+    /// secret and the token's state before saying so).
+    pub service_token: Option<ServiceTokenId>,
+}
+
+impl<'a> Facts<'a> {
+    /// Facts holding only a signed-in identity (no address, country or service token).
+    pub fn signed_in(identity: &'a Identity) -> Self {
+        Self {
+            identity: Some(identity),
+            ..Self::default()
+        }
+    }
+}
+
+/// Which list of a policy (or rule group) a rule came from.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleSection {
@@ -42,148 +78,738 @@ impl fmt::Display for RuleSection {
     }
 }
 
-/// How one rule fared against the identity.
+/// How a rule, a rule group or a policy fared against a request.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleOutcome {
+    /// It matches.
+    Match,
+    /// It does not match.
+    NoMatch,
+    /// It cannot be decided until someone signs in.
+    Unknown,
+}
+
+impl RuleOutcome {
+    /// `matched`, `not matched` or `unknown`, as explanations say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Match => "matched",
+            Self::NoMatch => "not matched",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for RuleOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens to the request.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// An Allow policy matched a signed-in user: the request goes through.
+    Allow,
+    /// A Block (`deny`) policy matched: the request is refused.
+    Deny,
+    /// A Bypass policy matched: the request goes through without any Access check.
+    Bypass,
+    /// A Service Auth (`non_identity`) policy matched: the request goes through on its
+    /// non-identity credentials (a service token).
+    ServiceAuth,
+    /// An Allow or Block policy depends on who the user is, or an Allow policy matched before
+    /// anyone signed in (Allow always needs a signed-in user; Bypass and Service Auth are the
+    /// ways in without one): the user must sign in, then the policies are evaluated again.
+    NeedsIdentity,
+    /// No policy matched: Access denies by default.
+    DefaultDeny,
+}
+
+impl Outcome {
+    /// The serde spelling (`allow`, `service_auth`, `needs_identity`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Bypass => "bypass",
+            Self::ServiceAuth => "service_auth",
+            Self::NeedsIdentity => "needs_identity",
+            Self::DefaultDeny => "default_deny",
+        }
+    }
+
+    /// Whether the request may reach the application: Allow, Bypass or Service Auth.
+    pub fn allowed(self) -> bool {
+        matches!(self, Self::Allow | Self::Bypass | Self::ServiceAuth)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How one rule fared against the request.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 pub struct RuleTrace {
     /// The list the rule belongs to.
     pub section: RuleSection,
     /// The rule, rendered compactly (`email_domain example.com`).
     pub rule: String,
-    /// Whether the rule itself matched (for an exclude rule, a match rules the policy out).
-    pub matched: bool,
-    /// Why the rule did not match; `None` when it did.
+    /// How the rule itself fared (for an exclude rule, a match rules the policy out).
+    pub outcome: RuleOutcome,
+    /// Why the rule did not match, or why it is unknown; `None` when it matched. Holds only
+    /// values that were compared (emails, group names, addresses, countries), never secrets.
     pub reason: Option<String>,
+    /// Whether the rule is an identity rule (decided by who signed in, not by the request).
+    pub identity: bool,
+    /// For a `group` rule, how each of the group's own rules fared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Vec<RuleTrace>>,
 }
 
-/// How one policy fared against the identity.
+/// How one policy fared against the request.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 pub struct PolicyTrace {
     /// The policy's name.
     pub name: String,
     /// The policy's decision.
     pub decision: Decision,
-    /// Whether the policy applies to the identity.
-    pub matched: bool,
-    /// Set when the policy was not evaluated, saying why (an unsupported decision).
-    pub skipped: Option<String>,
+    /// The policy's index (0-based) in the slice given to [`evaluate`].
+    pub position: usize,
+    /// Whether the policy applies to the request.
+    pub outcome: RuleOutcome,
     /// Every rule of the policy, include first, then exclude, then require.
     pub rules: Vec<RuleTrace>,
 }
 
-/// The outcome of [`evaluate`]: the decision and how it was reached.
+impl PolicyTrace {
+    /// Whether an identity rule counted against the user here: for an Allow policy that did not
+    /// match, an identity rule among those that kept it from matching; for a Block policy that
+    /// matched, an identity rule among those that made it match.
+    fn failed_on_identity(&self) -> bool {
+        let identity = |section: RuleSection, outcome: RuleOutcome| {
+            self.rules
+                .iter()
+                .any(|r| r.identity && r.section == section && r.outcome == outcome)
+        };
+        match (self.decision, self.outcome) {
+            (Decision::Allow, RuleOutcome::NoMatch) => {
+                let included = self
+                    .rules
+                    .iter()
+                    .any(|r| r.section == RuleSection::Include && r.outcome == RuleOutcome::Match);
+                (!included && identity(RuleSection::Include, RuleOutcome::NoMatch))
+                    || identity(RuleSection::Exclude, RuleOutcome::Match)
+                    || identity(RuleSection::Require, RuleOutcome::NoMatch)
+            }
+            (Decision::Deny, RuleOutcome::Match) => {
+                identity(RuleSection::Include, RuleOutcome::Match)
+                    || identity(RuleSection::Require, RuleOutcome::Match)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The outcome of [`evaluate`] and how it was reached.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
 pub struct Evaluation {
-    /// Whether the identity may reach the application.
-    pub allowed: bool,
-    /// Index (in the evaluated slice) of the policy that decided; `None` when no policy matched
-    /// and access was denied by default.
+    /// What happens to the request.
+    pub outcome: Outcome,
+    /// Index, in the slice given to [`evaluate`], of the policy that decided; set for Allow,
+    /// Deny, Bypass and ServiceAuth, `None` otherwise.
     pub matched: Option<usize>,
-    /// One entry per policy examined, in order, up to and including the deciding one; entry `i`
-    /// describes policy `i`.
+    /// One entry per policy examined, in evaluation order (Bypass and Service Auth first), up to
+    /// and including the one that decided or could not be decided.
     pub explanation: Vec<PolicyTrace>,
 }
 
 impl Evaluation {
+    /// Whether the request may reach the application (Allow, Bypass or Service Auth).
+    pub fn allowed(&self) -> bool {
+        self.outcome.allowed()
+    }
+
     /// The trace of the policy that decided, if one did.
     pub fn deciding_policy(&self) -> Option<&PolicyTrace> {
-        self.matched.and_then(|index| self.explanation.get(index))
+        let position = self.matched?;
+        self.explanation
+            .iter()
+            .rev()
+            .find(|p| p.position == position)
+    }
+
+    /// Whether a refusal is about who the user is, so the identity-denied page applies rather
+    /// than the non-identity one: the outcome is Deny or DefaultDeny and some examined Allow or
+    /// Block policy failed on an identity rule (an Allow kept out by an email rule, a Block
+    /// matched by a group rule, …).
+    pub fn denied_by_identity(&self) -> bool {
+        matches!(self.outcome, Outcome::Deny | Outcome::DefaultDeny)
+            && self
+                .explanation
+                .iter()
+                .any(|policy| !policy.decision.is_first_phase() && policy.failed_on_identity())
     }
 }
 
-/// Decides whether `identity` may reach an application guarded by `policies`.
+/// The outcome of [`decide`]: [`Evaluation`] without the explanation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+pub struct Verdict {
+    /// What happens to the request.
+    pub outcome: Outcome,
+    /// As [`Evaluation::matched`].
+    pub matched: Option<usize>,
+}
+
+/// Decides what happens to a request for an application guarded by `policies`.
 ///
-/// Called at login and at app-session renewal. Allow and Deny policies are taken in order and the
-/// first that matches decides; when none matches, access is denied (Access is deny-by-default).
-/// Policies with decisions this version does not enforce (which [`Policy::validate`] refuses at
-/// start-up) are skipped, which can only withhold access, never grant it.
-pub fn evaluate(policies: &[Policy], identity: &Identity) -> Evaluation {
-    let mut explanation = Vec::with_capacity(policies.len());
-    for (index, policy) in policies.iter().enumerate() {
-        let trace = policy.evaluate(identity);
-        let matched = trace.matched;
+/// Called at login, at app-session renewal and, for applications whose Allow or Block policies
+/// hold non-identity rules, on proxied requests. Service Auth and Bypass policies are examined
+/// first, then Allow and Block, each in slice order; the first policy that matches decides. An
+/// Allow or Block policy that cannot be decided before sign-in, or an Allow that matches before
+/// sign-in, ends the evaluation with [`Outcome::NeedsIdentity`]; when nothing matches, access is
+/// denied ([`Outcome::DefaultDeny`]). With `facts.identity` set, the outcome is never
+/// NeedsIdentity. Group and list references that `catalog` does not resolve never match.
+pub fn evaluate(policies: &[Policy], facts: &Facts<'_>, catalog: &Catalog) -> Evaluation {
+    let mut explanation = Vec::new();
+    let verdict = run(policies, facts, |policy, position| {
+        let trace = policy.explain(position, facts, catalog);
+        let outcome = trace.outcome;
         explanation.push(trace);
-        if matched {
-            return Evaluation {
-                allowed: policy.decision == Decision::Allow,
-                matched: Some(index),
-                explanation,
-            };
-        }
-    }
+        outcome
+    });
     Evaluation {
-        allowed: false,
-        matched: None,
+        outcome: verdict.outcome,
+        matched: verdict.matched,
         explanation,
     }
 }
 
-impl Policy {
-    /// Evaluates this one policy against `identity`, rule by rule (every rule is evaluated so the
-    /// trace is complete). A policy whose decision is not supported never matches.
-    pub fn evaluate(&self, identity: &Identity) -> PolicyTrace {
-        if !self.decision.is_supported() {
-            return PolicyTrace {
-                name: self.name.clone(),
-                decision: self.decision,
-                matched: false,
-                skipped: Some(format!(
-                    "decision `{}` is not supported yet by this version; policy skipped",
-                    self.decision
-                )),
-                rules: Vec::new(),
-            };
-        }
-        let mut rules =
-            Vec::with_capacity(self.include.len() + self.exclude.len() + self.require.len());
-        let sections = [
-            (RuleSection::Include, &self.include),
-            (RuleSection::Exclude, &self.exclude),
-            (RuleSection::Require, &self.require),
-        ];
-        let (mut any_include, mut any_exclude, mut all_require) = (false, false, true);
-        for (section, list) in sections {
-            for rule in list {
-                let outcome = rule.check(identity);
-                let matched = outcome.is_ok();
-                match section {
-                    RuleSection::Include => any_include |= matched,
-                    RuleSection::Exclude => any_exclude |= matched,
-                    RuleSection::Require => all_require &= matched,
-                }
-                rules.push(RuleTrace {
-                    section,
-                    rule: rule.to_string(),
-                    matched,
-                    reason: outcome.err(),
-                });
+/// [`evaluate`] without building the explanation: the same verdict, no allocation, and each
+/// policy stops at the first rule that settles it.
+pub fn decide(policies: &[Policy], facts: &Facts<'_>, catalog: &Catalog) -> Verdict {
+    run(policies, facts, |policy, _| policy.check(facts, catalog))
+}
+
+/// The policy order and the stopping rules shared by [`evaluate`] and [`decide`].
+fn run(
+    policies: &[Policy],
+    facts: &Facts<'_>,
+    mut judge: impl FnMut(&Policy, usize) -> RuleOutcome,
+) -> Verdict {
+    let indexed = || policies.iter().enumerate();
+    let first = indexed().filter(|(_, p)| p.decision.is_first_phase());
+    let second = indexed().filter(|(_, p)| !p.decision.is_first_phase());
+    let verdict = |outcome, matched| Verdict { outcome, matched };
+    for (position, policy) in first.chain(second) {
+        let outcome = judge(policy, position);
+        match (policy.decision, outcome) {
+            (_, RuleOutcome::NoMatch) => {}
+            // Only a group with identity rules can be unknown here, and validation refuses it;
+            // were one to slip through, skipping it withholds rather than grants access.
+            (Decision::Bypass | Decision::NonIdentity, RuleOutcome::Unknown) => {}
+            (Decision::Allow | Decision::Deny, RuleOutcome::Unknown) => {
+                return verdict(Outcome::NeedsIdentity, None);
+            }
+            (Decision::Bypass, RuleOutcome::Match) => {
+                return verdict(Outcome::Bypass, Some(position));
+            }
+            (Decision::NonIdentity, RuleOutcome::Match) => {
+                return verdict(Outcome::ServiceAuth, Some(position));
+            }
+            (Decision::Deny, RuleOutcome::Match) => return verdict(Outcome::Deny, Some(position)),
+            (Decision::Allow, RuleOutcome::Match) if facts.identity.is_none() => {
+                return verdict(Outcome::NeedsIdentity, None);
+            }
+            (Decision::Allow, RuleOutcome::Match) => {
+                return verdict(Outcome::Allow, Some(position));
             }
         }
+    }
+    verdict(Outcome::DefaultDeny, None)
+}
+
+impl Policy {
+    /// How this one policy fares against the request, without an explanation.
+    pub fn check(&self, facts: &Facts<'_>, catalog: &Catalog) -> RuleOutcome {
+        let sets = Sections {
+            include: &self.include,
+            exclude: &self.exclude,
+            require: &self.require,
+        };
+        sets.evaluate(facts, catalog, None).outcome
+    }
+
+    /// How this one policy fares against the request, rule by rule (every rule is evaluated so
+    /// the trace is complete); `position` is recorded as the policy's index.
+    pub fn explain(&self, position: usize, facts: &Facts<'_>, catalog: &Catalog) -> PolicyTrace {
+        let sets = Sections {
+            include: &self.include,
+            exclude: &self.exclude,
+            require: &self.require,
+        };
+        let mut rules =
+            Vec::with_capacity(self.include.len() + self.exclude.len() + self.require.len());
+        let outcome = sets.evaluate(facts, catalog, Some(&mut rules)).outcome;
         PolicyTrace {
             name: self.name.clone(),
             decision: self.decision,
-            // An empty include list matches nobody: `any` over nothing is false.
-            matched: any_include && !any_exclude && all_require,
-            skipped: None,
+            position,
+            outcome,
             rules,
         }
     }
 }
 
-impl Rule {
-    /// Whether the rule matches `identity`.
-    pub fn matches(&self, identity: &Identity) -> bool {
-        self.check(identity).is_ok()
+/// The include/exclude/require lists of a policy or a rule group.
+struct Sections<'a> {
+    include: &'a [Rule],
+    exclude: &'a [Rule],
+    require: &'a [Rule],
+}
+
+/// Why a set of sections did not match, for the reason of a `group` rule.
+#[derive(Clone, Copy, Debug)]
+enum SectionFailure {
+    NoInclude,
+    Excluded,
+    RequireFailed,
+}
+
+/// The combined outcome of a policy's or group's sections.
+struct Combined {
+    outcome: RuleOutcome,
+    failure: Option<SectionFailure>,
+}
+
+impl<'a> Sections<'a> {
+    /// Include any, exclude none, require all, in three-valued logic: a definite failure of any
+    /// section decides NoMatch, otherwise any unknown leaves the whole unknown.
+    ///
+    /// With a trace sink every rule is evaluated and recorded; without one, evaluation stops as
+    /// soon as the outcome is settled.
+    fn evaluate(
+        &self,
+        facts: &Facts<'a>,
+        catalog: &'a Catalog,
+        mut trace: Option<&mut Vec<RuleTrace>>,
+    ) -> Combined {
+        let tracing = trace.is_some();
+        let settled = |failure| Combined {
+            outcome: RuleOutcome::NoMatch,
+            failure: Some(failure),
+        };
+        let mut unknown = false;
+        let mut failure = None;
+
+        let mut included = RuleOutcome::NoMatch;
+        for rule in self.include {
+            match record(
+                RuleSection::Include,
+                rule,
+                facts,
+                catalog,
+                trace.as_deref_mut(),
+            ) {
+                RuleOutcome::Match => {
+                    included = RuleOutcome::Match;
+                    if !tracing {
+                        break;
+                    }
+                }
+                RuleOutcome::Unknown if included == RuleOutcome::NoMatch => {
+                    included = RuleOutcome::Unknown;
+                }
+                _ => {}
+            }
+        }
+        match included {
+            RuleOutcome::NoMatch if !tracing => return settled(SectionFailure::NoInclude),
+            RuleOutcome::NoMatch => failure = Some(SectionFailure::NoInclude),
+            RuleOutcome::Unknown => unknown = true,
+            RuleOutcome::Match => {}
+        }
+
+        for rule in self.exclude {
+            match record(
+                RuleSection::Exclude,
+                rule,
+                facts,
+                catalog,
+                trace.as_deref_mut(),
+            ) {
+                RuleOutcome::Match if !tracing => return settled(SectionFailure::Excluded),
+                RuleOutcome::Match => {
+                    failure.get_or_insert(SectionFailure::Excluded);
+                }
+                RuleOutcome::Unknown => unknown = true,
+                RuleOutcome::NoMatch => {}
+            }
+        }
+
+        for rule in self.require {
+            match record(
+                RuleSection::Require,
+                rule,
+                facts,
+                catalog,
+                trace.as_deref_mut(),
+            ) {
+                RuleOutcome::NoMatch if !tracing => return settled(SectionFailure::RequireFailed),
+                RuleOutcome::NoMatch => {
+                    failure.get_or_insert(SectionFailure::RequireFailed);
+                }
+                RuleOutcome::Unknown => unknown = true,
+                RuleOutcome::Match => {}
+            }
+        }
+
+        match failure {
+            Some(failure) => settled(failure),
+            None if unknown => Combined {
+                outcome: RuleOutcome::Unknown,
+                failure: None,
+            },
+            None => Combined {
+                outcome: RuleOutcome::Match,
+                failure: None,
+            },
+        }
+    }
+}
+
+/// Evaluates one rule and, with a trace sink, records how it fared.
+fn record<'a>(
+    section: RuleSection,
+    rule: &'a Rule,
+    facts: &Facts<'a>,
+    catalog: &'a Catalog,
+    trace: Option<&mut Vec<RuleTrace>>,
+) -> RuleOutcome {
+    let Some(trace) = trace else {
+        return rule.evaluate(facts, catalog, None).outcome();
+    };
+    let mut nested = matches!(rule, Rule::Group(_)).then(Vec::new);
+    let check = rule.evaluate(facts, catalog, nested.as_mut());
+    let outcome = check.outcome();
+    trace.push(RuleTrace {
+        section,
+        rule: rule.to_string(),
+        outcome,
+        reason: check.reason(),
+        identity: rule.is_identity(catalog),
+        group: nested,
+    });
+    outcome
+}
+
+/// How one rule fared, with the reason kept unformatted until an explanation needs it.
+enum Check<'a> {
+    Match,
+    NoMatch(Why<'a>),
+    Unknown,
+}
+
+impl Check<'_> {
+    fn outcome(&self) -> RuleOutcome {
+        match self {
+            Self::Match => RuleOutcome::Match,
+            Self::NoMatch(_) => RuleOutcome::NoMatch,
+            Self::Unknown => RuleOutcome::Unknown,
+        }
     }
 
-    /// `Ok` when the rule matches; otherwise why not, naming only the values compared.
-    fn check(&self, identity: &Identity) -> Result<(), String> {
+    fn reason(&self) -> Option<String> {
+        match self {
+            Self::Match => None,
+            Self::NoMatch(why) => Some(why.to_string()),
+            Self::Unknown => Some(Why::NeedsSignIn.to_string()),
+        }
+    }
+}
+
+impl<'a> From<Result<(), Why<'a>>> for Check<'a> {
+    fn from(result: Result<(), Why<'a>>) -> Self {
+        match result {
+            Ok(()) => Self::Match,
+            Err(why) => Self::NoMatch(why),
+        }
+    }
+}
+
+/// Why a rule did not match (or is unknown), naming only the values compared.
+enum Why<'a> {
+    NeedsSignIn,
+    EmailIs {
+        have: &'a Email,
+        want: &'a Email,
+    },
+    EmailDomainIs {
+        have: &'a str,
+        want: &'a str,
+    },
+    NoGroups,
+    NoGroupEqual(&'a str),
+    NotMember(&'a str),
+    ClaimMissing(&'a str),
+    ClaimNoElement {
+        name: &'a str,
+        want: &'a str,
+    },
+    ClaimObject(&'a str),
+    ClaimNull(&'a str),
+    ClaimNotEqual {
+        name: &'a str,
+        want: &'a str,
+    },
+    OtherIdp {
+        have: IdpId,
+        want: IdpId,
+    },
+    ListUndefined {
+        id: &'a str,
+        kind: ListKind,
+    },
+    NotInEmailList {
+        email: &'a Email,
+        list: &'a str,
+    },
+    AddressUnknown,
+    AddressOutside {
+        address: IpAddr,
+        range: &'a str,
+    },
+    AddressNotInList {
+        address: IpAddr,
+        list: &'a str,
+    },
+    OtherLoginMethod {
+        have: IdpId,
+        want: IdpId,
+    },
+    NoAuthMethods,
+    AuthMethodMissing {
+        have: &'a [String],
+        want: &'a str,
+    },
+    NoServiceToken,
+    OtherServiceToken {
+        have: ServiceTokenId,
+        want: ServiceTokenId,
+    },
+    CountryUnknown,
+    CountryIs {
+        have: &'a str,
+        want: &'a str,
+    },
+    GroupUndefined(&'a str),
+    GroupFailed {
+        name: &'a str,
+        failure: SectionFailure,
+    },
+}
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NeedsSignIn => f.write_str("needs sign-in"),
+            Self::EmailIs { have, want } => write!(f, "email is {have}, not {want}"),
+            Self::EmailDomainIs { have, want } => write!(f, "email domain is {have}, not {want}"),
+            Self::NoGroups => f.write_str("identity has no groups"),
+            Self::NoGroupEqual(want) => write!(f, "no group equal to `{want}`"),
+            Self::NotMember(want) => write!(f, "not a member of group `{want}`"),
+            Self::ClaimMissing(name) => write!(f, "claim `{name}` not present"),
+            Self::ClaimNoElement { name, want } => {
+                write!(f, "claim `{name}` has no element equal to `{want}`")
+            }
+            Self::ClaimObject(name) => {
+                write!(f, "claim `{name}` is an object, which never equals a value")
+            }
+            Self::ClaimNull(name) => write!(f, "claim `{name}` is null"),
+            Self::ClaimNotEqual { name, want } => {
+                write!(f, "claim `{name}` is not equal to `{want}`")
+            }
+            Self::OtherIdp { have, want } => write!(
+                f,
+                "signed in with identity provider {have}, the rule is for {want}"
+            ),
+            Self::ListUndefined { id, kind } => write!(f, "{kind} list `{id}` is not defined"),
+            Self::NotInEmailList { email, list } => {
+                write!(f, "email {email} is not in list `{list}`")
+            }
+            Self::AddressUnknown => f.write_str("client address unknown"),
+            Self::AddressOutside { address, range } => {
+                write!(f, "client address {address} is not in {range}")
+            }
+            Self::AddressNotInList { address, list } => {
+                write!(
+                    f,
+                    "client address {address} is in no range of list `{list}`"
+                )
+            }
+            Self::OtherLoginMethod { have, want } => {
+                write!(f, "signed in with identity provider {have}, not {want}")
+            }
+            Self::NoAuthMethods => {
+                f.write_str("the identity provider reported no authentication methods (amr)")
+            }
+            Self::AuthMethodMissing { have, want } => {
+                f.write_str("authentication methods (amr) are ")?;
+                for (index, method) in have.iter().enumerate() {
+                    if index > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(method)?;
+                }
+                write!(f, "; `{want}` is not among them")
+            }
+            Self::NoServiceToken => f.write_str("no valid service token presented"),
+            Self::OtherServiceToken { have, want } => {
+                write!(f, "service token {have} presented, the rule is for {want}")
+            }
+            Self::CountryUnknown => f.write_str("client country unknown"),
+            Self::CountryIs { have, want } => write!(f, "client country is {have}, not {want}"),
+            Self::GroupUndefined(id) => write!(f, "rule group `{id}` is not defined"),
+            Self::GroupFailed { name, failure } => {
+                write!(f, "rule group `{name}`: ")?;
+                f.write_str(match failure {
+                    SectionFailure::NoInclude => "no include rule matched",
+                    SectionFailure::Excluded => "an exclude rule matched",
+                    SectionFailure::RequireFailed => "a require rule did not match",
+                })
+            }
+        }
+    }
+}
+
+impl Rule {
+    /// How the rule fares against the request: unknown only for identity rules before sign-in
+    /// (and for groups that hinge on one). A `group`, `email_list` or `ip_list` reference that
+    /// `catalog` does not resolve never matches.
+    pub fn check(&self, facts: &Facts<'_>, catalog: &Catalog) -> RuleOutcome {
+        self.evaluate(facts, catalog, None).outcome()
+    }
+
+    /// Whether the rule matches a signed-in `identity`, with no request facts and no catalog (a
+    /// shortcut for identity rules; `ip`, `geo`, list, group and service token rules never
+    /// match this way).
+    pub fn matches(&self, identity: &Identity) -> bool {
+        self.check(&Facts::signed_in(identity), &Catalog::empty()) == RuleOutcome::Match
+    }
+
+    /// Evaluates the rule; for a `group` rule, records the group's own rules into `nested`.
+    fn evaluate<'a>(
+        &'a self,
+        facts: &Facts<'a>,
+        catalog: &'a Catalog,
+        nested: Option<&mut Vec<RuleTrace>>,
+    ) -> Check<'a> {
+        if let Self::Group(rule) = self {
+            let Some(group) = catalog.group(&rule.id) else {
+                return Check::NoMatch(Why::GroupUndefined(&rule.id));
+            };
+            let sets = Sections {
+                include: &group.include,
+                exclude: &group.exclude,
+                require: &group.require,
+            };
+            let combined = sets.evaluate(facts, catalog, nested);
+            return match (combined.outcome, combined.failure) {
+                (RuleOutcome::Match, _) => Check::Match,
+                (RuleOutcome::Unknown, _) => Check::Unknown,
+                (RuleOutcome::NoMatch, failure) => Check::NoMatch(Why::GroupFailed {
+                    name: display_name(&group.name, &group.id),
+                    failure: failure.unwrap_or(SectionFailure::NoInclude),
+                }),
+            };
+        }
+        if self.is_identity_selector() {
+            match facts.identity {
+                Some(identity) => self.check_identity(identity, catalog).into(),
+                None => Check::Unknown,
+            }
+        } else {
+            self.check_request(facts, catalog).into()
+        }
+    }
+
+    /// Checks a non-identity rule against the request's facts.
+    fn check_request<'a>(&'a self, facts: &Facts<'a>, catalog: &'a Catalog) -> Result<(), Why<'a>> {
         match self {
             Self::Everyone(_) => Ok(()),
+            Self::Ip(rule) => {
+                let address = facts.ip.ok_or(Why::AddressUnknown)?;
+                if rule.ip.contains(address) {
+                    Ok(())
+                } else {
+                    Err(Why::AddressOutside {
+                        address,
+                        range: rule.ip.as_str(),
+                    })
+                }
+            }
+            Self::IpList(rule) => {
+                let nets = catalog.ip_list(&rule.id).ok_or(Why::ListUndefined {
+                    id: &rule.id,
+                    kind: ListKind::Ip,
+                })?;
+                let address = facts.ip.ok_or(Why::AddressUnknown)?;
+                if nets.iter().any(|net| net_contains(net, address)) {
+                    Ok(())
+                } else {
+                    Err(Why::AddressNotInList {
+                        address,
+                        list: list_name(catalog, &rule.id),
+                    })
+                }
+            }
+            Self::Geo(rule) => {
+                let have = facts.country.ok_or(Why::CountryUnknown)?;
+                let want = rule.country_code.as_str();
+                if have.trim().eq_ignore_ascii_case(want) {
+                    Ok(())
+                } else {
+                    Err(Why::CountryIs { have, want })
+                }
+            }
+            Self::ServiceToken(rule) => match facts.service_token {
+                Some(have) if have == rule.token_id => Ok(()),
+                Some(have) => Err(Why::OtherServiceToken {
+                    have,
+                    want: rule.token_id,
+                }),
+                None => Err(Why::NoServiceToken),
+            },
+            Self::AnyValidServiceToken(_) => match facts.service_token {
+                Some(_) => Ok(()),
+                None => Err(Why::NoServiceToken),
+            },
+            // Identity rules and groups are dispatched before this point; an identity rule
+            // reaching here has no identity to match.
+            _ => Err(Why::NeedsSignIn),
+        }
+    }
+
+    /// Checks an identity rule against the signed-in identity.
+    fn check_identity<'a>(
+        &'a self,
+        identity: &'a Identity,
+        catalog: &'a Catalog,
+    ) -> Result<(), Why<'a>> {
+        match self {
             Self::Email(rule) => {
                 if identity.email == rule.email {
                     Ok(())
                 } else {
-                    Err(format!("email is {}, not {}", identity.email, rule.email))
+                    Err(Why::EmailIs {
+                        have: &identity.email,
+                        want: &rule.email,
+                    })
                 }
             }
             Self::EmailDomain(rule) => {
@@ -194,7 +820,41 @@ impl Rule {
                 if want.chars().flat_map(char::to_lowercase).eq(have.chars()) {
                     Ok(())
                 } else {
-                    Err(format!("email domain is {have}, not {want}"))
+                    Err(Why::EmailDomainIs { have, want })
+                }
+            }
+            Self::EmailList(rule) => match catalog.email_list_contains(&rule.id, &identity.email) {
+                Some(true) => Ok(()),
+                Some(false) => Err(Why::NotInEmailList {
+                    email: &identity.email,
+                    list: list_name(catalog, &rule.id),
+                }),
+                None => Err(Why::ListUndefined {
+                    id: &rule.id,
+                    kind: ListKind::Email,
+                }),
+            },
+            Self::LoginMethod(rule) => {
+                if identity.idp_id == rule.id {
+                    Ok(())
+                } else {
+                    Err(Why::OtherLoginMethod {
+                        have: identity.idp_id,
+                        want: rule.id,
+                    })
+                }
+            }
+            Self::AuthMethod(rule) => {
+                let want = rule.auth_method.as_str();
+                if identity.amr.iter().any(|method| method == want) {
+                    Ok(())
+                } else if identity.amr.is_empty() {
+                    Err(Why::NoAuthMethods)
+                } else {
+                    Err(Why::AuthMethodMissing {
+                        have: &identity.amr,
+                        want,
+                    })
                 }
             }
             Self::Oidc(rule) => {
@@ -204,29 +864,27 @@ impl Rule {
                     return if identity.groups.iter().any(|group| group == want) {
                         Ok(())
                     } else if identity.groups.is_empty() {
-                        Err("identity has no groups".to_owned())
+                        Err(Why::NoGroups)
                     } else {
-                        Err(format!("no group equal to `{want}`"))
+                        Err(Why::NoGroupEqual(want))
                     };
                 }
                 match identity.oidc_fields.get(name) {
-                    None => Err(format!("claim `{name}` not present")),
+                    None => Err(Why::ClaimMissing(name)),
                     Some(Value::Array(items)) => {
                         if items.iter().any(|item| scalar_equals(item, want)) {
                             Ok(())
                         } else {
-                            Err(format!("claim `{name}` has no element equal to `{want}`"))
+                            Err(Why::ClaimNoElement { name, want })
                         }
                     }
-                    Some(Value::Object(_)) => Err(format!(
-                        "claim `{name}` is an object, which never equals a value"
-                    )),
-                    Some(Value::Null) => Err(format!("claim `{name}` is null")),
+                    Some(Value::Object(_)) => Err(Why::ClaimObject(name)),
+                    Some(Value::Null) => Err(Why::ClaimNull(name)),
                     Some(value) => {
                         if scalar_equals(value, want) {
                             Ok(())
                         } else {
-                            Err(format!("claim `{name}` is not equal to `{want}`"))
+                            Err(Why::ClaimNotEqual { name, want })
                         }
                     }
                 }
@@ -252,31 +910,44 @@ impl Rule {
                     want,
                 )
             }
+            // Non-identity rules and groups are dispatched before this point.
+            _ => Err(Why::NeedsSignIn),
         }
     }
 }
 
-fn check_idp(restriction: Option<IdpId>, identity: &Identity) -> Result<(), String> {
+/// A catalog object's name for explanations, or its id when the name is blank.
+fn display_name<'a>(name: &'a str, id: &'a str) -> &'a str {
+    if name.trim().is_empty() { id } else { name }
+}
+
+fn list_name<'a>(catalog: &'a Catalog, id: &'a str) -> &'a str {
+    catalog
+        .list(id)
+        .map_or(id, |list| display_name(&list.name, &list.id))
+}
+
+fn check_idp(restriction: Option<IdpId>, identity: &Identity) -> Result<(), Why<'static>> {
     match restriction {
-        Some(id) if id != identity.idp_id => Err(format!(
-            "signed in with identity provider {}, the rule is for {id}",
-            identity.idp_id
-        )),
+        Some(want) if want != identity.idp_id => Err(Why::OtherIdp {
+            have: identity.idp_id,
+            want,
+        }),
         _ => Ok(()),
     }
 }
 
-fn group_member(
+fn group_member<'a>(
     identity: &Identity,
     is_wanted: impl Fn(&str) -> bool,
-    wanted: &str,
-) -> Result<(), String> {
+    wanted: &'a str,
+) -> Result<(), Why<'a>> {
     if identity.groups.iter().any(|group| is_wanted(group)) {
         Ok(())
     } else if identity.groups.is_empty() {
-        Err("identity has no groups".to_owned())
+        Err(Why::NoGroups)
     } else {
-        Err(format!("not a member of group `{wanted}`"))
+        Err(Why::NotMember(wanted))
     }
 }
 
@@ -293,66 +964,97 @@ fn scalar_equals(value: &Value, want: &str) -> bool {
 
 impl fmt::Display for Evaluation {
     /// A multi-line account for logs and the policy tester: the verdict, then each examined
-    /// policy with each rule and, where it failed, why.
+    /// policy (positions counted from 1) with each rule and, where it failed, why; a group
+    /// rule's own rules are indented below it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.deciding_policy() {
-            Some(policy) => writeln!(
+        let last = self.explanation.last();
+        match (self.outcome, self.deciding_policy()) {
+            (outcome, Some(policy)) => writeln!(
                 f,
                 "access {} by policy {:?} ({}, position {})",
-                if self.allowed { "allowed" } else { "denied" },
+                if outcome.allowed() {
+                    "allowed"
+                } else {
+                    "denied"
+                },
                 policy.name,
                 policy.decision,
-                self.matched.map_or(0, |index| index + 1),
+                policy.position + 1,
             )?,
-            None if self.explanation.is_empty() => {
+            (Outcome::NeedsIdentity, _) => match last {
+                Some(policy) if policy.outcome == RuleOutcome::Match => writeln!(
+                    f,
+                    "sign-in needed: policy {:?} ({}, position {}) matched, and an allow policy \
+                     admits signed-in users only",
+                    policy.name,
+                    policy.decision,
+                    policy.position + 1
+                )?,
+                Some(policy) => writeln!(
+                    f,
+                    "sign-in needed: policy {:?} ({}, position {}) depends on who the user is",
+                    policy.name,
+                    policy.decision,
+                    policy.position + 1
+                )?,
+                None => writeln!(f, "sign-in needed")?,
+            },
+            _ if self.explanation.is_empty() => {
                 writeln!(f, "access denied: the application has no policies")?
             }
-            None => writeln!(f, "access denied: no policy matched")?,
+            _ => writeln!(f, "access denied: no policy matched")?,
         }
-        for (index, policy) in self.explanation.iter().enumerate() {
-            write!(
-                f,
-                "policy {:?} ({}, position {}): ",
-                policy.name,
-                policy.decision,
-                index + 1
-            )?;
-            if let Some(skipped) = &policy.skipped {
-                writeln!(f, "{skipped}")?;
-                continue;
-            }
+        for policy in &self.explanation {
             writeln!(
                 f,
-                "{}",
-                if policy.matched {
-                    "matched"
-                } else {
-                    "not matched"
+                "policy {:?} ({}, position {}): {}",
+                policy.name,
+                policy.decision,
+                policy.position + 1,
+                match policy.outcome {
+                    RuleOutcome::Unknown => "undecided (needs sign-in)",
+                    outcome => outcome.as_str(),
                 }
             )?;
-            for rule in &policy.rules {
-                write!(f, "  {} {}: ", rule.section, rule.rule)?;
-                match (rule.section, rule.matched) {
-                    (RuleSection::Exclude, true) => {
-                        writeln!(f, "matched, so the policy does not apply")?
-                    }
-                    (_, true) => writeln!(f, "matched")?,
-                    (_, false) => writeln!(
-                        f,
-                        "not matched ({})",
-                        rule.reason.as_deref().unwrap_or("no reason recorded")
-                    )?,
-                }
-            }
+            write_rules(f, &policy.rules, 1, "policy")?;
         }
         Ok(())
     }
 }
 
+fn write_rules(
+    f: &mut fmt::Formatter<'_>,
+    rules: &[RuleTrace],
+    depth: usize,
+    owner: &str,
+) -> fmt::Result {
+    for rule in rules {
+        write!(
+            f,
+            "{:width$}{} {}: ",
+            "",
+            rule.section,
+            rule.rule,
+            width = depth * 2
+        )?;
+        let reason = rule.reason.as_deref().unwrap_or("no reason recorded");
+        match (rule.section, rule.outcome) {
+            (RuleSection::Exclude, RuleOutcome::Match) => {
+                writeln!(f, "matched, so the {owner} does not apply")?
+            }
+            (_, RuleOutcome::Match) => writeln!(f, "matched")?,
+            (_, outcome) => writeln!(f, "{outcome} ({reason})")?,
+        }
+        if let Some(nested) = &rule.group {
+            write_rules(f, nested, depth + 1, "group")?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::Email;
     use crate::policy::{AzureGroupRule, GsuiteGroupRule, OidcRule, OktaGroupRule};
     use serde_json::json;
 
@@ -401,7 +1103,28 @@ mod tests {
     }
 
     fn reason(rule: &Rule, identity: &Identity) -> String {
-        rule.check(identity).unwrap_err()
+        let catalog = Catalog::empty();
+        let check = rule.evaluate(&Facts::signed_in(identity), &catalog, None);
+        assert_eq!(check.outcome(), RuleOutcome::NoMatch);
+        check.reason().unwrap()
+    }
+
+    fn policy_matches(policy: &Policy, identity: &Identity) -> bool {
+        policy.check(&Facts::signed_in(identity), &Catalog::empty()) == RuleOutcome::Match
+    }
+
+    /// Evaluates for a signed-in identity with no other facts and an empty catalog, checking
+    /// on the way that `decide` agrees with `evaluate`.
+    fn eval(policies: &[Policy], identity: &Identity) -> Evaluation {
+        eval_with(policies, &Facts::signed_in(identity), &Catalog::empty())
+    }
+
+    fn eval_with(policies: &[Policy], facts: &Facts<'_>, catalog: &Catalog) -> Evaluation {
+        let evaluation = evaluate(policies, facts, catalog);
+        let verdict = decide(policies, facts, catalog);
+        assert_eq!(verdict.outcome, evaluation.outcome);
+        assert_eq!(verdict.matched, evaluation.matched);
+        evaluation
     }
 
     #[test]
@@ -581,33 +1304,33 @@ mod tests {
                 Rule::oidc("roles", "admin"),
             ],
         );
-        assert!(p.evaluate(&alice()).matched, "one include suffices");
+        assert!(policy_matches(&p, &alice()), "one include suffices");
 
         p.exclude = vec![
             Rule::oidc("department", "HR"),
             Rule::oidc("contractor", "false"),
         ];
         assert!(
-            !p.evaluate(&alice()).matched,
+            !policy_matches(&p, &alice()),
             "any exclude rules the policy out"
         );
         p.exclude = vec![Rule::oidc("department", "HR")];
-        assert!(p.evaluate(&alice()).matched);
+        assert!(policy_matches(&p, &alice()));
 
         p.require = vec![
             Rule::email_domain("example.com"),
             Rule::oidc("groups", "Engineering"),
         ];
-        assert!(p.evaluate(&alice()).matched);
+        assert!(policy_matches(&p, &alice()));
         p.require.push(Rule::oidc("groups", "Finance"));
-        assert!(!p.evaluate(&alice()).matched, "every require must match");
+        assert!(!policy_matches(&p, &alice()), "every require must match");
 
         p.require.clear();
         p.include = vec![Rule::email_domain("other.org")];
-        assert!(!p.evaluate(&alice()).matched, "no include matched");
+        assert!(!policy_matches(&p, &alice()), "no include matched");
         p.include.clear();
         assert!(
-            !p.evaluate(&alice()).matched,
+            !policy_matches(&p, &alice()),
             "an empty include list matches nobody"
         );
     }
@@ -634,11 +1357,11 @@ mod tests {
             vec![Rule::email(Email::parse("alice@example.com").unwrap())],
         );
 
-        let result = evaluate(
+        let result = eval(
             &[deny_contractors.clone(), staff.clone(), block_alice.clone()],
             &alice(),
         );
-        assert!(result.allowed);
+        assert!(result.allowed());
         assert_eq!(result.matched, Some(1));
         assert_eq!(
             result.explanation.len(),
@@ -646,28 +1369,18 @@ mod tests {
             "later policies are not examined"
         );
 
-        let result = evaluate(&[block_alice.clone(), staff.clone()], &alice());
-        assert!(!result.allowed);
+        let result = eval(&[block_alice.clone(), staff.clone()], &alice());
+        assert!(!result.allowed());
         assert_eq!(result.matched, Some(0));
 
-        let result = evaluate(std::slice::from_ref(&staff), &identity("bob@other.org"));
-        assert!(!result.allowed);
+        let result = eval(std::slice::from_ref(&staff), &identity("bob@other.org"));
+        assert!(!result.allowed());
         assert_eq!(result.matched, None);
         assert_eq!(result.explanation.len(), 1);
 
-        let result = evaluate(&[], &alice());
-        assert!(!result.allowed && result.matched.is_none());
-    }
-
-    #[test]
-    fn unsupported_decisions_never_grant_access() {
-        let bypass = policy("bypass", Decision::Bypass, vec![Rule::everyone()]);
-        let service = policy("service", Decision::NonIdentity, vec![Rule::everyone()]);
-        let result = evaluate(&[bypass, service], &alice());
-        assert!(!result.allowed);
-        assert_eq!(result.matched, None);
-        assert!(result.explanation[0].skipped.is_some());
-        assert!(!result.explanation[1].matched);
+        let result = eval(&[], &alice());
+        assert!(!result.allowed() && result.matched.is_none());
+        assert_eq!(result.outcome, Outcome::DefaultDeny);
     }
 
     #[test]
@@ -679,14 +1392,15 @@ mod tests {
         );
         staff.require = vec![Rule::oidc("roles", "owner")];
         staff.exclude = vec![Rule::oidc("department", "Sales")];
-        let result = evaluate(&[staff], &alice());
+        let result = eval(&[staff], &alice());
         let trace = &result.explanation[0];
         assert_eq!(trace.rules.len(), 3);
         assert_eq!(trace.rules[0].section, RuleSection::Include);
         assert_eq!(trace.rules[0].rule, "email_domain example.com");
-        assert!(trace.rules[0].matched && trace.rules[0].reason.is_none());
+        assert_eq!(trace.rules[0].outcome, RuleOutcome::Match);
+        assert!(trace.rules[0].reason.is_none() && trace.rules[0].identity);
         assert_eq!(trace.rules[1].section, RuleSection::Exclude);
-        assert!(trace.rules[1].matched);
+        assert_eq!(trace.rules[1].outcome, RuleOutcome::Match);
         assert_eq!(trace.rules[2].section, RuleSection::Require);
         assert_eq!(
             trace.rules[2].reason.as_deref(),
@@ -719,7 +1433,7 @@ mod tests {
             assert!(!text.contains(secret), "{secret} leaked into {text}");
         }
 
-        let allowed = evaluate(
+        let allowed = eval(
             &[policy("staff", Decision::Allow, vec![Rule::everyone()])],
             &alice(),
         );

@@ -198,6 +198,12 @@ uuid_id!(
     AppId,
     "application id"
 );
+uuid_id!(
+    /// Identifies a service token (Cloudflare's token `id`, the `token_id` of `service_token`
+    /// rules). Not the token's Client ID, and never its secret.
+    ServiceTokenId,
+    "service token id"
+);
 
 /// An application audience tag: 64 lowercase hexadecimal characters, the `aud` of app tokens.
 ///
@@ -448,6 +454,15 @@ mod tests {
         );
         assert!(UserId::parse("not-a-uuid").is_err());
         assert!(AppId::parse("").is_err());
+        let token = ServiceTokenId::parse(text).unwrap();
+        assert_eq!(token.to_string(), text);
+        assert_eq!(text.parse::<ServiceTokenId>().unwrap(), token);
+        assert_eq!(
+            serde_json::to_string(&token).unwrap(),
+            format!("\"{text}\"")
+        );
+        let err = ServiceTokenId::parse("nope").unwrap_err().to_string();
+        assert!(err.contains("service token id"), "{err}");
         let err = IdpId::parse("x").unwrap_err().to_string();
         assert!(err.contains("identity provider id"), "{err}");
     }

@@ -9,23 +9,32 @@
 
 #![forbid(unsafe_code)]
 
+mod catalog;
 mod domain;
 mod duration;
 mod error;
 mod evaluate;
 mod identity;
 mod ids;
+mod ip;
 mod policy;
 
+pub use catalog::{Catalog, List, ListKind, MAX_GROUP_DEPTH, RuleGroup};
 pub use domain::{AppRouter, DomainPattern, normalize_path};
 pub use duration::{format_go_duration, parse_go_duration};
 pub use error::{CoreError, DurationError, PolicyError};
-pub use evaluate::{Evaluation, PolicyTrace, RuleSection, RuleTrace, evaluate};
+pub use evaluate::{
+    Evaluation, Facts, Outcome, PolicyTrace, RuleOutcome, RuleSection, RuleTrace, Verdict, decide,
+    evaluate,
+};
 pub use identity::Identity;
-pub use ids::{AppId, Aud, Email, IdpId, SessionId, UserId};
+pub use ids::{AppId, Aud, Email, IdpId, ServiceTokenId, SessionId, UserId};
+pub use ip::IpRange;
 pub use policy::{
-    AzureGroupRule, Decision, EmailDomainRule, EmailRule, EveryoneRule, GsuiteGroupRule, OidcRule,
-    OktaGroupRule, Policy, Rule, SUPPORTED_RULE_TYPES,
+    AnyValidServiceTokenRule, AuthMethodRule, AzureGroupRule, Decision, EmailDomainRule,
+    EmailListRule, EmailRule, EveryoneRule, GeoRule, GroupRule, GsuiteGroupRule, IpListRule,
+    IpRule, LoginMethodRule, OidcRule, OktaGroupRule, Policy, Rule, SUPPORTED_RULE_TYPES,
+    ServiceTokenRule,
 };
 
 /// Randomised robustness checks: every parser facing configuration or the network is fed

@@ -5,15 +5,23 @@
 //! "example.com" } }] }` in TOML reads the same as Cloudflare's JSON. Anything this version cannot
 //! enforce is refused when the configuration is read, never silently ignored: an ignored `exclude`
 //! or `require` would grant access that the operator meant to withhold.
+//!
+//! Rules come in two kinds. Identity rules (email, email domain, email list, login method,
+//! authentication method, IdP groups and claims) can only be decided once someone has signed in;
+//! non-identity rules (everyone, IP ranges and lists, country, service tokens) are decided from the
+//! request alone. A `group` rule is an identity rule when anything inside it is. Bypass and Service
+//! Auth policies decide before anyone signs in, so they take non-identity rules only.
 
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::Catalog;
 use crate::duration::parse_go_duration;
 use crate::error::{CoreError, PolicyError};
-use crate::ids::{Email, IdpId};
+use crate::ids::{Email, IdpId, ServiceTokenId};
+use crate::ip::IpRange;
 
 /// What a matching policy does (Cloudflare's API `decision`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize)]
@@ -23,10 +31,11 @@ pub enum Decision {
     Allow,
     /// Users who match are refused ("Block" in Cloudflare's dashboard).
     Deny,
-    /// Access enforcement is switched off for matching requests. Not supported yet.
+    /// Access enforcement is switched off for matching requests: no sign-in, no token. Evaluated
+    /// before Allow and Block policies; takes non-identity rules only.
     Bypass,
-    /// Only non-identity credentials (service tokens, mTLS) are checked ("Service Auth"). Not
-    /// supported yet.
+    /// Only non-identity credentials (service tokens) are checked ("Service Auth"). Evaluated
+    /// before Allow and Block policies; takes non-identity rules only.
     NonIdentity,
 }
 
@@ -41,9 +50,10 @@ impl Decision {
         }
     }
 
-    /// Whether this version of Portcullis can enforce the decision.
-    pub fn is_supported(self) -> bool {
-        matches!(self, Self::Allow | Self::Deny)
+    /// Whether policies with this decision are evaluated in the first phase, before Allow and
+    /// Block policies (Cloudflare evaluates Service Auth and Bypass first).
+    pub fn is_first_phase(self) -> bool {
+        matches!(self, Self::Bypass | Self::NonIdentity)
     }
 }
 
@@ -80,7 +90,8 @@ impl<'de> Deserialize<'de> for Decision {
     }
 }
 
-/// Body of the `everyone` rule: matches every signed-in user.
+/// Body of the `everyone` rule: matches every request (a non-identity rule: it needs no sign-in,
+/// though an Allow policy still makes the user sign in before letting them through).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EveryoneRule {}
@@ -150,6 +161,76 @@ pub struct GsuiteGroupRule {
     pub identity_provider_id: Option<IdpId>,
 }
 
+/// Body of the `email_list` rule: matches when the email is in an email list of the catalog.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailListRule {
+    /// The list's id.
+    pub id: String,
+}
+
+/// Body of the `ip` rule: matches a client address inside one range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpRule {
+    /// The range (`192.168.100.0/24`, `2001:db8::/32`) or a single address.
+    pub ip: IpRange,
+}
+
+/// Body of the `ip_list` rule: matches a client address inside any range of an IP list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpListRule {
+    /// The list's id.
+    pub id: String,
+}
+
+/// Body of the `login_method` rule: matches identities from one login method.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginMethodRule {
+    /// The login method (identity provider) id.
+    pub id: IdpId,
+}
+
+/// Body of the `auth_method` rule: matches when the IdP reported an authentication method.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthMethodRule {
+    /// An RFC 8176 `amr` value (`mfa`, `hwk`, `otp`, …), compared exactly.
+    pub auth_method: String,
+}
+
+/// Body of the `service_token` rule: matches requests presenting one service token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceTokenRule {
+    /// The token's id (not its Client ID).
+    pub token_id: ServiceTokenId,
+}
+
+/// Body of the `any_valid_service_token` rule: matches requests presenting any valid, enabled
+/// service token.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnyValidServiceTokenRule {}
+
+/// Body of the `group` rule: matches when a rule group of the catalog matches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRule {
+    /// The rule group's id.
+    pub id: String,
+}
+
+/// Body of the `geo` rule ("Country"): matches requests from one country.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoRule {
+    /// ISO 3166-1 alpha-2 code (`US`), compared case-insensitively with the request's country.
+    pub country_code: String,
+}
+
 /// One rule of a policy, in Cloudflare's externally tagged API shape (`{"email": {...}}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Rule {
@@ -174,6 +255,33 @@ pub enum Rule {
     /// `{"gsuite": {"email": "…", "identity_provider_id": "…"}}`
     #[serde(rename = "gsuite")]
     Gsuite(GsuiteGroupRule),
+    /// `{"email_list": {"id": "…"}}`
+    #[serde(rename = "email_list")]
+    EmailList(EmailListRule),
+    /// `{"ip": {"ip": "192.168.100.1/24"}}`
+    #[serde(rename = "ip")]
+    Ip(IpRule),
+    /// `{"ip_list": {"id": "…"}}`
+    #[serde(rename = "ip_list")]
+    IpList(IpListRule),
+    /// `{"login_method": {"id": "…"}}`
+    #[serde(rename = "login_method")]
+    LoginMethod(LoginMethodRule),
+    /// `{"auth_method": {"auth_method": "mfa"}}`
+    #[serde(rename = "auth_method")]
+    AuthMethod(AuthMethodRule),
+    /// `{"service_token": {"token_id": "…"}}`
+    #[serde(rename = "service_token")]
+    ServiceToken(ServiceTokenRule),
+    /// `{"any_valid_service_token": {}}`
+    #[serde(rename = "any_valid_service_token")]
+    AnyValidServiceToken(AnyValidServiceTokenRule),
+    /// `{"group": {"id": "…"}}`
+    #[serde(rename = "group")]
+    Group(GroupRule),
+    /// `{"geo": {"country_code": "US"}}`
+    #[serde(rename = "geo")]
+    Geo(GeoRule),
 }
 
 /// Rule types this version reads, in the order error messages list them.
@@ -185,23 +293,23 @@ pub const SUPPORTED_RULE_TYPES: &[&str] = &[
     "okta",
     "azureAD",
     "gsuite",
+    "email_list",
+    "ip",
+    "ip_list",
+    "login_method",
+    "auth_method",
+    "service_token",
+    "any_valid_service_token",
+    "group",
+    "geo",
 ];
 
 /// Cloudflare rule types that exist but that this version cannot enforce yet: they are refused
 /// with a message saying so, rather than the one for a misspelt name.
 const NOT_YET_RULE_TYPES: &[&str] = &[
-    "ip",
-    "ip_list",
-    "geo",
-    "service_token",
-    "any_valid_service_token",
     "common_name",
     "certificate",
     "device_posture",
-    "login_method",
-    "auth_method",
-    "email_list",
-    "group",
     "saml",
     "github-organization",
     "external_evaluation",
@@ -238,6 +346,23 @@ impl Rule {
         })
     }
 
+    /// `{"ip": {"ip": …}}`.
+    pub fn ip(range: IpRange) -> Self {
+        Self::Ip(IpRule { ip: range })
+    }
+
+    /// `{"group": {"id": …}}`.
+    pub fn group(id: impl Into<String>) -> Self {
+        Self::Group(GroupRule { id: id.into() })
+    }
+
+    /// `{"geo": {"country_code": …}}`.
+    pub fn geo(country_code: impl Into<String>) -> Self {
+        Self::Geo(GeoRule {
+            country_code: country_code.into(),
+        })
+    }
+
     /// The API name of the rule type (`email_domain`, `azureAD`, …).
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -248,11 +373,55 @@ impl Rule {
             Self::Okta(_) => "okta",
             Self::AzureAd(_) => "azureAD",
             Self::Gsuite(_) => "gsuite",
+            Self::EmailList(_) => "email_list",
+            Self::Ip(_) => "ip",
+            Self::IpList(_) => "ip_list",
+            Self::LoginMethod(_) => "login_method",
+            Self::AuthMethod(_) => "auth_method",
+            Self::ServiceToken(_) => "service_token",
+            Self::AnyValidServiceToken(_) => "any_valid_service_token",
+            Self::Group(_) => "group",
+            Self::Geo(_) => "geo",
+        }
+    }
+
+    /// Whether the rule can only be decided once someone has signed in (it reads the identity).
+    ///
+    /// A `group` rule is an identity rule when any rule inside the group is, transitively; a
+    /// group the catalog does not hold counts as non-identity (such a policy is refused by
+    /// [`Catalog::validate_policy`] and never matches).
+    pub fn is_identity(&self, catalog: &Catalog) -> bool {
+        match self {
+            Self::Group(rule) => catalog.group_is_identity(&rule.id),
+            other => other.is_identity_selector(),
+        }
+    }
+
+    /// [`Rule::is_identity`] for every rule type but `group`, which needs the catalog (and is
+    /// `false` here).
+    pub(crate) fn is_identity_selector(&self) -> bool {
+        match self {
+            Self::Email(_)
+            | Self::EmailDomain(_)
+            | Self::EmailList(_)
+            | Self::LoginMethod(_)
+            | Self::AuthMethod(_)
+            | Self::Oidc(_)
+            | Self::Okta(_)
+            | Self::AzureAd(_)
+            | Self::Gsuite(_) => true,
+            Self::Everyone(_)
+            | Self::Ip(_)
+            | Self::IpList(_)
+            | Self::Geo(_)
+            | Self::ServiceToken(_)
+            | Self::AnyValidServiceToken(_)
+            | Self::Group(_) => false,
         }
     }
 
     /// Checks the rule's values; returns why it cannot be enforced.
-    fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         let require = |value: &str, what: &str| {
             if value.trim().is_empty() {
                 Err(format!("`{}` rule has an empty {what}", self.type_name()))
@@ -261,7 +430,12 @@ impl Rule {
             }
         };
         match self {
-            Self::Everyone(_) | Self::Email(_) => Ok(()),
+            Self::Everyone(_)
+            | Self::Email(_)
+            | Self::Ip(_)
+            | Self::LoginMethod(_)
+            | Self::ServiceToken(_)
+            | Self::AnyValidServiceToken(_) => Ok(()),
             Self::EmailDomain(rule) => validate_email_domain(&rule.domain),
             Self::Oidc(rule) => {
                 require(&rule.claim_name, "claim_name")?;
@@ -270,6 +444,32 @@ impl Rule {
             Self::Okta(rule) => require(&rule.name, "group name"),
             Self::AzureAd(rule) => require(&rule.id, "group id"),
             Self::Gsuite(rule) => require(&rule.email, "group email"),
+            Self::EmailList(rule) => require(&rule.id, "list id"),
+            Self::IpList(rule) => require(&rule.id, "list id"),
+            Self::Group(rule) => require(&rule.id, "rule group id"),
+            Self::AuthMethod(rule) => {
+                let method = rule.auth_method.as_str();
+                if method.is_empty() || method.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    Err(format!(
+                        "`auth_method` value {method:?} is not an RFC 8176 method name; write e.g. \
+                         auth_method = \"mfa\" (or hwk, otp, pwd, …)"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Self::Geo(rule) => {
+                let code = rule.country_code.as_str();
+                if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`geo` country_code {code:?} is not an ISO 3166-1 alpha-2 code; write two \
+                         letters, e.g. country_code = \"US\""
+                    ))
+                }
+            }
         }
     }
 }
@@ -332,6 +532,15 @@ impl fmt::Display for Rule {
                 write!(f, "gsuite group {}", rule.email)?;
                 rule.identity_provider_id
             }
+            Self::EmailList(rule) => return write!(f, "email_list {}", rule.id),
+            Self::Ip(rule) => return write!(f, "ip {}", rule.ip),
+            Self::IpList(rule) => return write!(f, "ip_list {}", rule.id),
+            Self::LoginMethod(rule) => return write!(f, "login_method {}", rule.id),
+            Self::AuthMethod(rule) => return write!(f, "auth_method {}", rule.auth_method),
+            Self::ServiceToken(rule) => return write!(f, "service_token {}", rule.token_id),
+            Self::AnyValidServiceToken(_) => return f.write_str("any_valid_service_token"),
+            Self::Group(rule) => return write!(f, "group {}", rule.id),
+            Self::Geo(rule) => return write!(f, "geo {}", rule.country_code),
         };
         match idp {
             Some(id) => write!(f, " (identity provider {id})"),
@@ -374,6 +583,15 @@ impl<'de> Visitor<'de> for RuleVisitor {
             "okta" => Rule::Okta(map.next_value()?),
             "azureAD" => Rule::AzureAd(map.next_value()?),
             "gsuite" => Rule::Gsuite(map.next_value()?),
+            "email_list" => Rule::EmailList(map.next_value()?),
+            "ip" => Rule::Ip(map.next_value()?),
+            "ip_list" => Rule::IpList(map.next_value()?),
+            "login_method" => Rule::LoginMethod(map.next_value()?),
+            "auth_method" => Rule::AuthMethod(map.next_value()?),
+            "service_token" => Rule::ServiceToken(map.next_value()?),
+            "any_valid_service_token" => Rule::AnyValidServiceToken(map.next_value()?),
+            "group" => Rule::Group(map.next_value()?),
+            "geo" => Rule::Geo(map.next_value()?),
             other if NOT_YET_RULE_TYPES.contains(&other) => {
                 return Err(de::Error::custom(format!(
                     "rule type `{other}` is not supported yet by this version of Portcullis \
@@ -404,8 +622,9 @@ impl<'de> Visitor<'de> for RuleVisitor {
 
 /// A named policy: a decision and the rules that select whom it applies to.
 ///
-/// It matches an identity when at least one `include` rule matches, no `exclude` rule matches and
-/// every `require` rule matches.
+/// It matches a request when at least one `include` rule matches, no `exclude` rule matches and
+/// every `require` rule matches (see [`crate::evaluate`] for the order and for requests whose
+/// user has not signed in yet).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -432,9 +651,12 @@ impl Policy {
     /// Checks, when configuration is loaded, that this version can enforce the policy exactly
     /// as written.
     ///
-    /// Refuses: an empty name, a policy without include rules, the `bypass` and `non_identity`
-    /// decisions (not supported yet), empty rule values, and a `session_duration` that is not a
-    /// Go duration. The error names the policy and says what would be valid.
+    /// Refuses: an empty name, a policy without include rules, empty or malformed rule values,
+    /// identity rules in a `bypass` or `non_identity` policy, and a `session_duration` that is
+    /// not a Go duration. The error names the policy and says what would be valid.
+    ///
+    /// Rule groups and lists live in the [`Catalog`]; this check cannot see inside them, so
+    /// configuration loading calls [`Catalog::validate_policy`], which runs this check too.
     pub fn validate(&self) -> Result<(), PolicyError> {
         let fail = |reason: String| CoreError::InvalidPolicy {
             policy: self.name.clone(),
@@ -443,13 +665,6 @@ impl Policy {
         if self.name.trim().is_empty() {
             return Err(fail("a policy needs a non-empty `name`".to_owned()));
         }
-        if !self.decision.is_supported() {
-            return Err(fail(format!(
-                "decision `{}` is not supported yet by this version of Portcullis (a later \
-                 version adds Bypass and Service Auth); use `allow` or `deny`",
-                self.decision
-            )));
-        }
         if self.include.is_empty() {
             return Err(fail(
                 "a policy needs at least one `include` rule (to match every signed-in user, \
@@ -457,20 +672,32 @@ impl Policy {
                     .to_owned(),
             ));
         }
-        let sections = [
-            ("include", &self.include),
-            ("exclude", &self.exclude),
-            ("require", &self.require),
-        ];
-        for (section, rules) in sections {
+        for (section, rules) in self.sections() {
             for (position, rule) in rules.iter().enumerate() {
                 rule.validate().map_err(|reason| {
                     fail(format!("{section} rule #{}: {reason}", position + 1))
                 })?;
+                if self.decision.is_first_phase() && rule.is_identity_selector() {
+                    return Err(fail(identity_rule_refused(
+                        self.decision,
+                        section,
+                        position,
+                        &rule.to_string(),
+                    )));
+                }
             }
         }
         self.session_duration_parsed()?;
         Ok(())
+    }
+
+    /// Every rule of the policy with its section, include first, then exclude, then require.
+    pub(crate) fn sections(&self) -> [(&'static str, &[Rule]); 3] {
+        [
+            ("include", &self.include),
+            ("exclude", &self.exclude),
+            ("require", &self.require),
+        ]
     }
 
     /// The policy's session duration, parsed; `None` when the application's applies.
@@ -485,6 +712,22 @@ impl Policy {
             })
             .transpose()
     }
+}
+
+/// Why an identity rule cannot stand in a Bypass or Service Auth policy, naming the rule.
+pub(crate) fn identity_rule_refused(
+    decision: Decision,
+    section: &str,
+    position: usize,
+    rule: &str,
+) -> String {
+    format!(
+        "{section} rule #{} `{rule}` is an identity rule, which a `{decision}` policy cannot use: \
+         Bypass and Service Auth policies decide before anyone signs in, so they take only \
+         non-identity rules (everyone, ip, ip_list, geo, service_token, \
+         any_valid_service_token); use an `allow` or `deny` policy for identity rules",
+        position + 1
+    )
 }
 
 #[cfg(test)]
@@ -535,16 +778,146 @@ mod tests {
 
     #[test]
     fn not_yet_supported_rule_says_so() {
-        let err = rule(json!({"ip": {"ip": "1.2.3.4/32"}})).unwrap_err();
-        assert!(err.contains("`ip`"), "{err}");
+        let err = rule(json!({"common_name": {"common_name": "x"}})).unwrap_err();
+        assert!(err.contains("`common_name`"), "{err}");
         assert!(err.contains("not supported yet"), "{err}");
         assert!(
-            err.contains("everyone, email, email_domain, oidc, okta, azureAD, gsuite"),
+            err.contains(
+                "everyone, email, email_domain, oidc, okta, azureAD, gsuite, email_list, ip, \
+                 ip_list, login_method, auth_method, service_token, any_valid_service_token, \
+                 group, geo"
+            ),
             "{err}"
         );
-        for kind in ["geo", "service_token", "group", "login_method"] {
+        for kind in [
+            "certificate",
+            "device_posture",
+            "saml",
+            "github-organization",
+            "external_evaluation",
+        ] {
             let err = rule(json!({kind: {}})).unwrap_err();
             assert!(err.contains("not supported yet"), "{kind}: {err}");
+        }
+        for kind in SUPPORTED_RULE_TYPES {
+            assert!(!NOT_YET_RULE_TYPES.contains(kind), "{kind}");
+        }
+    }
+
+    #[test]
+    fn new_rule_shapes_round_trip() {
+        let idp = "0f5e2c1a-7b3d-4e8f-9a6c-2d4b8e1f3a7c";
+        for value in [
+            json!({"email_list": {"id": "contractors"}}),
+            json!({"ip": {"ip": "192.168.100.1/24"}}),
+            json!({"ip": {"ip": "2001:db8::/32"}}),
+            json!({"ip": {"ip": "10.1.2.3"}}),
+            json!({"ip_list": {"id": "offices"}}),
+            json!({"login_method": {"id": idp}}),
+            json!({"auth_method": {"auth_method": "mfa"}}),
+            json!({"service_token": {"token_id": idp}}),
+            json!({"any_valid_service_token": {}}),
+            json!({"group": {"id": "engineers"}}),
+            json!({"geo": {"country_code": "US"}}),
+        ] {
+            let parsed = rule(value.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&parsed).unwrap(), value);
+            policy(Decision::Allow, vec![parsed]).validate().unwrap();
+        }
+        assert_eq!(
+            rule(json!({"geo": {"country_code": "PT"}})).unwrap(),
+            Rule::geo("PT")
+        );
+        assert_eq!(
+            rule(json!({"group": {"id": "g"}})).unwrap(),
+            Rule::group("g")
+        );
+        assert_eq!(
+            rule(json!({"ip": {"ip": "10.0.0.0/8"}})).unwrap(),
+            Rule::ip(IpRange::parse("10.0.0.0/8").unwrap())
+        );
+    }
+
+    #[test]
+    fn new_rule_values_are_checked() {
+        let err = rule(json!({"ip": {"ip": "10.0.0.0/40"}})).unwrap_err();
+        assert!(err.contains("\"10.0.0.0/40\""), "{err}");
+        assert!(err.contains("0 to 32"), "{err}");
+        let err = rule(json!({"ip": {"ip": "intranet"}})).unwrap_err();
+        assert!(err.contains("\"intranet\""), "{err}");
+        assert!(rule(json!({"login_method": {"id": "github"}})).is_err());
+        assert!(rule(json!({"service_token": {"token_id": "abc"}})).is_err());
+        assert!(rule(json!({"any_valid_service_token": {"x": 1}})).is_err());
+        assert!(rule(json!({"geo": {"country": "US"}})).is_err());
+        for bad in ["USA", "U", "", "1A", "u s"] {
+            let err = policy(Decision::Allow, vec![Rule::geo(bad)])
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("alpha-2"), "{bad}: {err}");
+        }
+        policy(Decision::Allow, vec![Rule::geo("us")])
+            .validate()
+            .unwrap();
+        for bad in ["", "m fa"] {
+            let auth = Rule::AuthMethod(AuthMethodRule {
+                auth_method: bad.into(),
+            });
+            let err = policy(Decision::Allow, vec![auth]).validate().unwrap_err();
+            assert!(err.to_string().contains("RFC 8176"), "{err}");
+        }
+        for empty in [
+            Rule::group(" "),
+            rule(json!({"email_list": {"id": ""}})).unwrap(),
+        ] {
+            assert!(policy(Decision::Allow, vec![empty]).validate().is_err());
+        }
+    }
+
+    #[test]
+    fn identity_and_non_identity_rules() {
+        let catalog = Catalog::empty();
+        let identity = [
+            json!({"email": {"email": "a@b.c"}}),
+            json!({"email_domain": {"domain": "b.c"}}),
+            json!({"email_list": {"id": "l"}}),
+            json!({"login_method": {"id": "0f5e2c1a-7b3d-4e8f-9a6c-2d4b8e1f3a7c"}}),
+            json!({"auth_method": {"auth_method": "mfa"}}),
+            json!({"oidc": {"claim_name": "a", "claim_value": "b"}}),
+            json!({"okta": {"name": "a"}}),
+            json!({"azureAD": {"id": "a"}}),
+            json!({"gsuite": {"email": "a@b.c"}}),
+        ];
+        let non_identity = [
+            json!({"everyone": {}}),
+            json!({"ip": {"ip": "10.0.0.0/8"}}),
+            json!({"ip_list": {"id": "l"}}),
+            json!({"geo": {"country_code": "US"}}),
+            json!({"service_token": {"token_id": "0f5e2c1a-7b3d-4e8f-9a6c-2d4b8e1f3a7c"}}),
+            json!({"any_valid_service_token": {}}),
+        ];
+        for value in identity {
+            let parsed = rule(value).unwrap();
+            assert!(parsed.is_identity(&catalog), "{parsed}");
+            for decision in [Decision::Bypass, Decision::NonIdentity] {
+                let mut p = policy(decision, vec![Rule::everyone()]);
+                p.require.push(parsed.clone());
+                let err = p.validate().unwrap_err().to_string();
+                assert!(err.contains("require rule #1"), "{err}");
+                assert!(
+                    err.contains(&format!("`{parsed}` is an identity rule")),
+                    "{err}"
+                );
+                assert!(err.contains(decision.as_str()), "{err}");
+            }
+            policy(Decision::Deny, vec![parsed]).validate().unwrap();
+        }
+        for value in non_identity {
+            let parsed = rule(value).unwrap();
+            assert!(!parsed.is_identity(&catalog), "{parsed}");
+            for decision in [Decision::Bypass, Decision::NonIdentity] {
+                policy(decision, vec![parsed.clone()]).validate().unwrap();
+            }
         }
     }
 
@@ -607,13 +980,23 @@ mod tests {
         assert_eq!(app.policies[0].exclude, vec![Rule::oidc("roles", "admin")]);
         app.policies[0].validate().unwrap();
 
+        let app: App = toml::from_str(
+            r#"policies = [{ name = "x", decision = "non_identity", include = [{ ip = { ip = "1.2.3.4/32" } }, { any_valid_service_token = {} }] }]"#,
+        )
+        .unwrap();
+        app.policies[0].validate().unwrap();
+        assert_eq!(app.policies[0].include[0].to_string(), "ip 1.2.3.4/32");
+
         let err = toml::from_str::<App>(
-            r#"policies = [{ name = "x", decision = "allow", include = [{ ip = { ip = "1.2.3.4/32" } }] }]"#,
+            r#"policies = [{ name = "x", decision = "allow", include = [{ saml = { attribute_name = "a" } }] }]"#,
         )
         .err()
         .unwrap()
         .to_string();
-        assert!(err.contains("rule type `ip` is not supported yet"), "{err}");
+        assert!(
+            err.contains("rule type `saml` is not supported yet"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -668,13 +1051,21 @@ mod tests {
             .unwrap();
 
         for decision in [Decision::Bypass, Decision::NonIdentity] {
-            let err = policy(decision, vec![Rule::everyone()])
-                .validate()
-                .unwrap_err();
-            let text = err.to_string();
-            assert!(text.contains("not supported yet"), "{text}");
-            assert!(text.contains(decision.as_str()), "{text}");
+            policy(decision, vec![Rule::everyone()]).validate().unwrap();
         }
+        // Cloudflare: Bypass and Service Auth take no identity selectors.
+        let err = policy(
+            Decision::Bypass,
+            vec![Rule::email(Email::parse("a@b.c").unwrap())],
+        )
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("include rule #1 `email a@b.c` is an identity rule"),
+            "{err}"
+        );
+        assert!(err.contains("`bypass` policy cannot use"), "{err}");
 
         let err = policy(Decision::Allow, vec![])
             .validate()
