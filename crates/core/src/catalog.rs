@@ -350,7 +350,7 @@ impl Catalog {
                 let rules = self.group_rules(group);
                 let Some(rule) = rules.get(next) else {
                     let (group, _, identity, height) = *frame;
-                    if height >= MAX_GROUP_DEPTH {
+                    if height > MAX_GROUP_DEPTH {
                         return Err(CoreError::InvalidRuleGroup {
                             group: self.groups[group].id.clone(),
                             reason: format!(
@@ -469,4 +469,353 @@ fn known<'a>(ids: impl Iterator<Item = &'a str>, what: &str) -> String {
         shown.push("…".to_owned());
     }
     format!("; defined {what}: {}", shown.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Decision;
+    use serde_json::json;
+
+    fn group(id: &str, include: Vec<Rule>) -> RuleGroup {
+        RuleGroup {
+            id: id.into(),
+            name: format!("{id} group"),
+            include,
+            exclude: vec![],
+            require: vec![],
+        }
+    }
+
+    fn list(id: &str, kind: ListKind, items: &[&str]) -> List {
+        List {
+            id: id.into(),
+            name: format!("{id} list"),
+            kind,
+            items: items.iter().map(|item| (*item).to_owned()).collect(),
+        }
+    }
+
+    fn rule(value: serde_json::Value) -> Rule {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn policy(decision: Decision, include: Vec<Rule>) -> Policy {
+        Policy {
+            name: "p".into(),
+            decision,
+            include,
+            exclude: vec![],
+            require: vec![],
+            session_duration: None,
+        }
+    }
+
+    fn error(groups: Vec<RuleGroup>, lists: Vec<List>) -> String {
+        Catalog::new(groups, lists).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn builds_and_looks_up() {
+        let catalog = Catalog::new(
+            vec![
+                group("staff", vec![Rule::email_domain("example.com")]),
+                group("admins", vec![Rule::group("staff")]),
+            ],
+            vec![
+                list(
+                    "vips",
+                    ListKind::Email,
+                    &[" Boss@Example.com", "cto@example.com"],
+                ),
+                list("offices", ListKind::Ip, &["10.0.0.0/8", "2001:db8::1"]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(catalog.group("staff").unwrap().name, "staff group");
+        assert!(catalog.group("nobody").is_none());
+        assert_eq!(catalog.list("offices").unwrap().kind, ListKind::Ip);
+        let ids: Vec<&str> = catalog.groups().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["staff", "admins"]);
+        assert_eq!(catalog.lists().count(), 2);
+        // Emails are compared normalised.
+        let boss = Email::parse("boss@example.com").unwrap();
+        assert_eq!(catalog.email_list_contains("vips", &boss), Some(true));
+        assert_eq!(catalog.email_list_contains("offices", &boss), None);
+        assert_eq!(catalog.ip_list("offices").map(<[IpNet]>::len), Some(2));
+        assert!(catalog.ip_list("vips").is_none());
+        assert!(catalog.group_is_identity("admins"));
+        assert!(!catalog.group_is_identity("nobody"));
+        assert_eq!(Catalog::empty().groups().count(), 0);
+    }
+
+    #[test]
+    fn serde_shapes() {
+        let group: RuleGroup = serde_json::from_value(json!({
+            "id": "eng", "name": "Engineering",
+            "include": [{"okta": {"name": "Engineering"}}],
+            "require": [{"auth_method": {"auth_method": "mfa"}}]
+        }))
+        .unwrap();
+        assert!(group.exclude.is_empty());
+        assert!(
+            serde_json::from_value::<RuleGroup>(json!({
+                "id": "x", "name": "x", "include": [], "exlude": []
+            }))
+            .is_err()
+        );
+        let list: List = toml::from_str(
+            r#"
+            id = "offices"
+            name = "Offices"
+            type = "ip"
+            items = ["192.0.2.0/24"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(list.kind, ListKind::Ip);
+        assert_eq!(
+            serde_json::to_value(&list).unwrap(),
+            json!({"id": "offices", "name": "Offices", "type": "ip", "items": ["192.0.2.0/24"]})
+        );
+        let upper: List =
+            serde_json::from_value(json!({"id": "e", "name": "E", "type": "EMAIL"})).unwrap();
+        assert_eq!(upper.kind, ListKind::Email);
+        assert!(
+            serde_json::from_value::<List>(json!({"id": "d", "name": "D", "type": "domain"}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn refuses_duplicate_and_empty_ids() {
+        let err = error(
+            vec![
+                group("a", vec![Rule::everyone()]),
+                group("a", vec![Rule::everyone()]),
+            ],
+            vec![],
+        );
+        assert!(err.contains("rule group \"a\""), "{err}");
+        assert!(err.contains("must be unique"), "{err}");
+        let err = error(
+            vec![],
+            vec![
+                list("l", ListKind::Ip, &[]),
+                list("l", ListKind::Email, &[]),
+            ],
+        );
+        assert!(err.contains("list \"l\""), "{err}");
+        assert!(err.contains("must be unique"), "{err}");
+        // A group and a list may share an id: rules say which they mean.
+        Catalog::new(
+            vec![group("x", vec![Rule::everyone()])],
+            vec![list("x", ListKind::Ip, &[])],
+        )
+        .unwrap();
+        assert!(error(vec![group(" ", vec![Rule::everyone()])], vec![]).contains("non-empty"));
+        assert!(error(vec![], vec![list("", ListKind::Ip, &[])]).contains("non-empty"));
+    }
+
+    #[test]
+    fn refuses_bad_list_items() {
+        let err = error(
+            vec![],
+            vec![list(
+                "offices",
+                ListKind::Ip,
+                &["10.0.0.0/8", "10.0.0.0/33"],
+            )],
+        );
+        assert!(err.contains("list \"offices\""), "{err}");
+        assert!(err.contains("item #2"), "{err}");
+        assert!(err.contains("\"10.0.0.0/33\""), "{err}");
+        let err = error(vec![], vec![list("vips", ListKind::Email, &["boss"])]);
+        assert!(err.contains("item #1"), "{err}");
+        assert!(err.contains("invalid email address \"boss\""), "{err}");
+        // An email list does not take addresses, nor an IP list emails.
+        assert!(Catalog::new(vec![], vec![list("e", ListKind::Email, &["10.0.0.1"])]).is_err());
+        assert!(Catalog::new(vec![], vec![list("i", ListKind::Ip, &["a@b.c"])]).is_err());
+    }
+
+    #[test]
+    fn refuses_unresolved_references_and_wrong_kinds() {
+        let err = error(
+            vec![
+                group("known", vec![Rule::everyone()]),
+                group("a", vec![Rule::group("missing")]),
+            ],
+            vec![],
+        );
+        assert!(err.contains("rule group \"a\": include rule #1"), "{err}");
+        assert!(err.contains("\"missing\" is not defined"), "{err}");
+        assert!(err.contains("defined rule groups: known, a"), "{err}");
+
+        let offices = || list("offices", ListKind::Ip, &["10.0.0.0/8"]);
+        let err = error(
+            vec![group(
+                "a",
+                vec![rule(json!({"email_list": {"id": "offices"}}))],
+            )],
+            vec![offices()],
+        );
+        assert!(err.contains("`email_list` needs an email list"), "{err}");
+        assert!(err.contains("holds ip items"), "{err}");
+        let err = error(
+            vec![group("a", vec![rule(json!({"ip_list": {"id": "nope"}}))])],
+            vec![offices()],
+        );
+        assert!(
+            err.contains("list \"nope\" is not defined; defined ip lists: offices"),
+            "{err}"
+        );
+        let err = error(vec![group("a", vec![])], vec![]);
+        assert!(err.contains("at least one `include`"), "{err}");
+        let err = error(vec![group("a", vec![Rule::geo("USA")])], vec![]);
+        assert!(err.contains("alpha-2"), "{err}");
+    }
+
+    #[test]
+    fn refuses_cycles() {
+        let err = error(vec![group("self", vec![Rule::group("self")])], vec![]);
+        assert!(err.contains("contains itself (self → self)"), "{err}");
+        let mut c = group("c", vec![Rule::everyone()]);
+        c.require = vec![Rule::group("a")];
+        // Not a cycle: c → a → b, and b reached twice.
+        let mut b = group("b", vec![Rule::everyone()]);
+        b.exclude = vec![Rule::geo("FR")];
+        Catalog::new(
+            vec![
+                group("a", vec![Rule::group("b"), Rule::group("b")]),
+                b,
+                c,
+            ],
+            vec![],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn refuses_indirect_cycles_in_any_section() {
+        let mut b = group("b", vec![Rule::everyone()]);
+        b.exclude = vec![Rule::group("c")];
+        let mut c = group("c", vec![Rule::everyone()]);
+        c.require = vec![Rule::group("a")];
+        let err = error(vec![group("a", vec![Rule::group("b")]), b, c], vec![]);
+        assert!(err.contains("contains itself (a → b → c → a)"), "{err}");
+    }
+
+    #[test]
+    fn limits_nesting_depth() {
+        let chain = |length: usize| {
+            (0..length)
+                .map(|i| {
+                    let inner = if i + 1 < length {
+                        Rule::group(format!("g{}", i + 1))
+                    } else {
+                        Rule::everyone()
+                    };
+                    group(&format!("g{i}"), vec![inner])
+                })
+                .collect::<Vec<_>>()
+        };
+        Catalog::new(chain(MAX_GROUP_DEPTH + 1), vec![]).unwrap();
+        let mut reversed = chain(MAX_GROUP_DEPTH + 1);
+        reversed.reverse();
+        Catalog::new(reversed, vec![]).unwrap();
+        let err = error(chain(MAX_GROUP_DEPTH + 2), vec![]);
+        assert!(err.contains("nest more than 16"), "{err}");
+        // The check does not depend on the order the groups are listed in.
+        let mut reversed = chain(MAX_GROUP_DEPTH + 2);
+        reversed.reverse();
+        assert!(Catalog::new(reversed, vec![]).is_err());
+    }
+
+    #[test]
+    fn validate_policy_checks_references_and_identity_groups() {
+        let catalog = Catalog::new(
+            vec![
+                group("staff", vec![Rule::email_domain("example.com")]),
+                group(
+                    "office",
+                    vec![Rule::ip(IpRange::parse("10.0.0.0/8").unwrap())],
+                ),
+                group("outer", vec![Rule::everyone()]),
+            ],
+            vec![list("offices", ListKind::Ip, &["10.0.0.0/8"])],
+        )
+        .unwrap();
+        catalog
+            .validate_policy(&policy(Decision::Allow, vec![Rule::group("staff")]))
+            .unwrap();
+        catalog
+            .validate_policy(&policy(Decision::Bypass, vec![Rule::group("office")]))
+            .unwrap();
+        catalog
+            .validate_policy(&policy(
+                Decision::NonIdentity,
+                vec![rule(json!({"ip_list": {"id": "offices"}}))],
+            ))
+            .unwrap();
+
+        let err = catalog
+            .validate_policy(&policy(Decision::Allow, vec![Rule::group("nobody")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("policy \"p\": include rule #1"), "{err}");
+        assert!(
+            err.contains("rule group \"nobody\" is not defined"),
+            "{err}"
+        );
+
+        let err = catalog
+            .validate_policy(&policy(
+                Decision::Allow,
+                vec![rule(json!({"email_list": {"id": "offices"}}))],
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs an email list"), "{err}");
+
+        for decision in [Decision::Bypass, Decision::NonIdentity] {
+            let err = catalog
+                .validate_policy(&policy(decision, vec![Rule::group("staff")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`group staff` is an identity rule"), "{err}");
+            assert!(
+                err.contains("the rule group contains identity rules"),
+                "{err}"
+            );
+        }
+        // Policy::validate's own checks run too.
+        let err = catalog
+            .validate_policy(&policy(Decision::Allow, vec![]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least one `include`"), "{err}");
+    }
+
+    #[test]
+    fn identity_propagates_through_nested_groups() {
+        let mut mixed = group("mixed", vec![Rule::everyone()]);
+        mixed.exclude = vec![Rule::group("deep")];
+        let catalog = Catalog::new(
+            vec![
+                mixed,
+                group("deep", vec![Rule::group("leaf")]),
+                group(
+                    "leaf",
+                    vec![rule(json!({"auth_method": {"auth_method": "mfa"}}))],
+                ),
+                group("plain", vec![Rule::geo("US")]),
+            ],
+            vec![],
+        )
+        .unwrap();
+        for id in ["mixed", "deep", "leaf"] {
+            assert!(Rule::group(id).is_identity(&catalog), "{id}");
+        }
+        assert!(!Rule::group("plain").is_identity(&catalog));
+    }
 }

@@ -1055,6 +1055,8 @@ fn write_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{List, RuleGroup};
+    use crate::ip::IpRange;
     use crate::policy::{AzureGroupRule, GsuiteGroupRule, OidcRule, OktaGroupRule};
     use serde_json::json;
 
@@ -1445,6 +1447,696 @@ mod tests {
         assert_eq!(
             allowed.deciding_policy().map(|p| p.name.as_str()),
             Some("staff")
+        );
+    }
+
+    // ---- selectors added with the catalog: match, no match, unknown ----
+
+    const TOKEN: &str = "5b7c1e4a-0d2f-4c6b-8a9e-3f1d2c4b6a8e";
+    const OTHER_TOKEN: &str = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d";
+
+    fn rule(value: serde_json::Value) -> Rule {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn catalog() -> Catalog {
+        let group = |id: &str, include: Vec<Rule>, require: Vec<Rule>| RuleGroup {
+            id: id.into(),
+            name: format!("{id} people"),
+            include,
+            exclude: vec![],
+            require,
+        };
+        let list = |id: &str, kind, items: &[&str]| List {
+            id: id.into(),
+            name: format!("{id} list"),
+            kind,
+            items: items.iter().map(|item| (*item).to_owned()).collect(),
+        };
+        Catalog::new(
+            vec![
+                group("staff", vec![Rule::email_domain("example.com")], vec![]),
+                group(
+                    "office",
+                    vec![rule(json!({"ip_list": {"id": "offices"}}))],
+                    vec![],
+                ),
+                // Require inside a group: both must hold.
+                group(
+                    "admins",
+                    vec![Rule::group("staff")],
+                    vec![Rule::oidc("roles", "admin"), Rule::geo("PT")],
+                ),
+            ],
+            vec![
+                list(
+                    "vips",
+                    ListKind::Email,
+                    &["Alice@Example.com", "boss@example.com"],
+                ),
+                list("offices", ListKind::Ip, &["192.0.2.0/24", "2001:db8::/32"]),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn full_facts(identity: Option<&Identity>) -> Facts<'_> {
+        Facts {
+            identity,
+            ip: Some("192.0.2.10".parse().unwrap()),
+            country: Some("pt"),
+            service_token: Some(ServiceTokenId::parse(TOKEN).unwrap()),
+        }
+    }
+
+    /// The outcome and reason of one rule.
+    fn judge(rule: &Rule, facts: &Facts<'_>, catalog: &Catalog) -> (RuleOutcome, Option<String>) {
+        let check = rule.evaluate(facts, catalog, None);
+        assert_eq!(rule.check(facts, catalog), check.outcome());
+        (check.outcome(), check.reason())
+    }
+
+    #[test]
+    fn every_selector_matches_misses_and_waits_for_sign_in() {
+        let catalog = catalog();
+        let alice = alice();
+        let bob = identity("bob@other.org");
+        let mut bob = bob;
+        bob.amr = vec!["pwd".into(), "otp".into()];
+        bob.idp_id = IdpId::parse(OTHER_IDP).unwrap();
+        bob.groups.clear();
+        let mut alice_mfa = alice.clone();
+        alice_mfa.amr = vec!["pwd".into(), "mfa".into()];
+
+        let signed_in = full_facts(Some(&alice_mfa));
+        let bob_facts = Facts {
+            identity: Some(&bob),
+            ip: Some("198.51.100.1".parse().unwrap()),
+            country: Some("FR"),
+            service_token: Some(ServiceTokenId::parse(OTHER_TOKEN).unwrap()),
+        };
+        let anonymous = full_facts(None);
+
+        // (rule, reason for bob, identity rule?)
+        let cases: Vec<(Rule, &str, bool)> = vec![
+            (
+                Rule::email(Email::parse("alice@example.com").unwrap()),
+                "email is bob@other.org, not alice@example.com",
+                true,
+            ),
+            (
+                Rule::email_domain("example.com"),
+                "email domain is other.org, not example.com",
+                true,
+            ),
+            (
+                rule(json!({"email_list": {"id": "vips"}})),
+                "email bob@other.org is not in list `vips list`",
+                true,
+            ),
+            (
+                rule(json!({"login_method": {"id": IDP}})),
+                "signed in with identity provider 11111111-2222-3333-4444-555555555555, not \
+                 0f5e2c1a-7b3d-4e8f-9a6c-2d4b8e1f3a7c",
+                true,
+            ),
+            (
+                rule(json!({"auth_method": {"auth_method": "mfa"}})),
+                "authentication methods (amr) are pwd, otp; `mfa` is not among them",
+                true,
+            ),
+            (
+                Rule::oidc("groups", "Engineering"),
+                "identity has no groups",
+                true,
+            ),
+            (
+                rule(json!({"okta": {"name": "Engineering"}})),
+                "identity has no groups",
+                true,
+            ),
+            (
+                rule(json!({"azureAD": {"id": "fdaedb59-aaaa"}})),
+                "identity has no groups",
+                true,
+            ),
+            (
+                rule(json!({"gsuite": {"email": "eng@example.com"}})),
+                "identity has no groups",
+                true,
+            ),
+            (
+                Rule::ip(IpRange::parse("192.0.2.0/24").unwrap()),
+                "client address 198.51.100.1 is not in 192.0.2.0/24",
+                false,
+            ),
+            (
+                rule(json!({"ip_list": {"id": "offices"}})),
+                "client address 198.51.100.1 is in no range of list `offices list`",
+                false,
+            ),
+            (Rule::geo("PT"), "client country is FR, not PT", false),
+            (
+                rule(json!({"service_token": {"token_id": TOKEN}})),
+                "service token 9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d presented, the rule is for \
+                 5b7c1e4a-0d2f-4c6b-8a9e-3f1d2c4b6a8e",
+                false,
+            ),
+            (
+                Rule::group("staff"),
+                "rule group `staff people`: no include rule matched",
+                true,
+            ),
+            (
+                Rule::group("office"),
+                "rule group `office people`: no include rule matched",
+                false,
+            ),
+        ];
+        for (rule, reason, identity) in cases {
+            assert_eq!(rule.is_identity(&catalog), identity, "{rule}");
+            assert_eq!(
+                judge(&rule, &signed_in, &catalog),
+                (RuleOutcome::Match, None),
+                "{rule}"
+            );
+            assert_eq!(
+                judge(&rule, &bob_facts, &catalog),
+                (RuleOutcome::NoMatch, Some(reason.to_owned())),
+                "{rule}"
+            );
+            let before_sign_in = judge(&rule, &anonymous, &catalog);
+            if identity {
+                assert_eq!(
+                    before_sign_in,
+                    (RuleOutcome::Unknown, Some("needs sign-in".to_owned())),
+                    "{rule}"
+                );
+            } else {
+                assert_eq!(before_sign_in, (RuleOutcome::Match, None), "{rule}");
+            }
+        }
+
+        // The selectors that never depend on who signed in.
+        for facts in [&signed_in, &anonymous, &bob_facts] {
+            assert_eq!(
+                judge(&Rule::everyone(), facts, &catalog).0,
+                RuleOutcome::Match
+            );
+            assert_eq!(
+                judge(
+                    &rule(json!({"any_valid_service_token": {}})),
+                    facts,
+                    &catalog
+                )
+                .0,
+                RuleOutcome::Match
+            );
+        }
+        let no_token = Facts {
+            service_token: None,
+            ..signed_in
+        };
+        for token_rule in [
+            rule(json!({"any_valid_service_token": {}})),
+            rule(json!({"service_token": {"token_id": TOKEN}})),
+        ] {
+            assert_eq!(
+                judge(&token_rule, &no_token, &catalog),
+                (
+                    RuleOutcome::NoMatch,
+                    Some("no valid service token presented".to_owned())
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn missing_request_facts_do_not_match() {
+        let catalog = catalog();
+        let alice = alice();
+        let facts = Facts::signed_in(&alice);
+        for (rule, reason) in [
+            (
+                Rule::ip(IpRange::parse("0.0.0.0/0").unwrap()),
+                "client address unknown",
+            ),
+            (
+                rule(json!({"ip_list": {"id": "offices"}})),
+                "client address unknown",
+            ),
+            (Rule::geo("US"), "client country unknown"),
+        ] {
+            assert_eq!(
+                judge(&rule, &facts, &catalog),
+                (RuleOutcome::NoMatch, Some(reason.to_owned()))
+            );
+            // Not unknown even before sign-in: signing in would not tell the address.
+            assert_eq!(
+                judge(&rule, &Facts::default(), &catalog).0,
+                RuleOutcome::NoMatch
+            );
+        }
+        let mut no_amr = alice.clone();
+        no_amr.amr.clear();
+        assert_eq!(
+            judge(
+                &rule(json!({"auth_method": {"auth_method": "mfa"}})),
+                &Facts::signed_in(&no_amr),
+                &catalog
+            )
+            .1
+            .unwrap(),
+            "the identity provider reported no authentication methods (amr)"
+        );
+    }
+
+    #[test]
+    fn unresolved_references_never_match() {
+        let alice = alice();
+        let facts = full_facts(Some(&alice));
+        let empty = Catalog::empty();
+        for (rule, reason) in [
+            (Rule::group("staff"), "rule group `staff` is not defined"),
+            (
+                rule(json!({"email_list": {"id": "vips"}})),
+                "email list `vips` is not defined",
+            ),
+            (
+                rule(json!({"ip_list": {"id": "offices"}})),
+                "ip list `offices` is not defined",
+            ),
+        ] {
+            assert_eq!(
+                judge(&rule, &facts, &empty),
+                (RuleOutcome::NoMatch, Some(reason.to_owned()))
+            );
+        }
+        // A list of the other kind is not a substitute.
+        assert_eq!(
+            judge(
+                &rule(json!({"ip_list": {"id": "vips"}})),
+                &facts,
+                &catalog()
+            )
+            .0,
+            RuleOutcome::NoMatch
+        );
+    }
+
+    #[test]
+    fn ip_rules_match_ipv4_mapped_clients_and_ipv6() {
+        let catalog = catalog();
+        let office = rule(json!({"ip_list": {"id": "offices"}}));
+        let single = Rule::ip(IpRange::parse("192.0.2.10").unwrap());
+        for (address, expected) in [
+            ("::ffff:192.0.2.10", RuleOutcome::Match),
+            ("192.0.2.10", RuleOutcome::Match),
+            ("2001:db8::5", RuleOutcome::Match),
+            ("192.0.3.1", RuleOutcome::NoMatch),
+        ] {
+            let facts = Facts {
+                ip: Some(address.parse().unwrap()),
+                ..Facts::default()
+            };
+            assert_eq!(judge(&office, &facts, &catalog).0, expected, "{address}");
+            let single_expected = if address.ends_with("192.0.2.10") {
+                RuleOutcome::Match
+            } else {
+                RuleOutcome::NoMatch
+            };
+            assert_eq!(
+                judge(&single, &facts, &catalog).0,
+                single_expected,
+                "{address}"
+            );
+        }
+    }
+
+    #[test]
+    fn country_is_compared_case_insensitively() {
+        let catalog = Catalog::empty();
+        for country in ["US", "us", "uS"] {
+            let facts = Facts {
+                country: Some(country),
+                ..Facts::default()
+            };
+            assert_eq!(
+                judge(&Rule::geo("Us"), &facts, &catalog).0,
+                RuleOutcome::Match
+            );
+            assert_eq!(
+                judge(&Rule::geo("CA"), &facts, &catalog).0,
+                RuleOutcome::NoMatch
+            );
+        }
+    }
+
+    // ---- policies: three-valued combination and Cloudflare's order ----
+
+    fn named(name: &str, decision: Decision, include: Vec<Rule>) -> Policy {
+        policy(name, decision, include)
+    }
+
+    #[test]
+    fn cloudflare_documented_order() {
+        // Allow A, Block B, Service Auth C, Bypass D, Allow E → C, D, A, B, E.
+        let nobody = || vec![Rule::geo("AQ")];
+        let policies = [
+            named("A", Decision::Allow, nobody()),
+            named("B", Decision::Deny, nobody()),
+            named("C", Decision::NonIdentity, nobody()),
+            named("D", Decision::Bypass, nobody()),
+            named("E", Decision::Allow, vec![Rule::everyone()]),
+        ];
+        let alice = alice();
+        let facts = Facts {
+            country: Some("PT"),
+            ..Facts::signed_in(&alice)
+        };
+        let result = eval_with(&policies, &facts, &Catalog::empty());
+        let order: Vec<&str> = result.explanation.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(order, ["C", "D", "A", "B", "E"]);
+        let positions: Vec<usize> = result.explanation.iter().map(|p| p.position).collect();
+        assert_eq!(positions, [2, 3, 0, 1, 4]);
+        assert_eq!(result.outcome, Outcome::Allow);
+        assert_eq!(result.matched, Some(4));
+        assert_eq!(result.deciding_policy().unwrap().name, "E");
+
+        // A Bypass further down the list still comes before every Allow and Block.
+        let policies = [
+            named("block all", Decision::Deny, vec![Rule::everyone()]),
+            named("bypass", Decision::Bypass, vec![Rule::geo("PT")]),
+        ];
+        let result = eval_with(&policies, &facts, &Catalog::empty());
+        assert_eq!(result.outcome, Outcome::Bypass);
+        assert_eq!(result.matched, Some(1));
+        assert_eq!(result.explanation.len(), 1);
+        assert!(result.allowed());
+
+        // Service Auth before Bypass when listed first, and without anyone signed in.
+        let token = ServiceTokenId::parse(TOKEN).unwrap();
+        let policies = [
+            named("bypass", Decision::Bypass, vec![Rule::geo("PT")]),
+            named(
+                "robots",
+                Decision::NonIdentity,
+                vec![rule(json!({"service_token": {"token_id": TOKEN}}))],
+            ),
+        ];
+        let robot = Facts {
+            service_token: Some(token),
+            ..Facts::default()
+        };
+        let result = eval_with(&policies, &robot, &Catalog::empty());
+        assert_eq!(result.outcome, Outcome::ServiceAuth);
+        assert_eq!(result.matched, Some(1));
+        assert!(result.allowed());
+    }
+
+    #[test]
+    fn allow_and_block_need_a_signed_in_user_when_they_depend_on_one() {
+        let catalog = catalog();
+        let staff = named(
+            "staff",
+            Decision::Allow,
+            vec![Rule::email_domain("example.com")],
+        );
+        let block_fr = named("no FR", Decision::Deny, vec![Rule::geo("FR")]);
+        let from = |country| Facts {
+            country: Some(country),
+            ..Facts::default()
+        };
+
+        // Non-identity Block decided before sign-in when it comes first.
+        let result = eval_with(&[block_fr.clone(), staff.clone()], &from("FR"), &catalog);
+        assert_eq!(result.outcome, Outcome::Deny);
+        assert!(
+            !result.denied_by_identity(),
+            "a country block is not about identity"
+        );
+        // Otherwise the identity rule stops the evaluation.
+        let result = eval_with(&[block_fr.clone(), staff.clone()], &from("PT"), &catalog);
+        assert_eq!(result.outcome, Outcome::NeedsIdentity);
+        assert_eq!(result.matched, None);
+        assert_eq!(result.explanation.len(), 2);
+        assert_eq!(result.explanation[1].outcome, RuleOutcome::Unknown);
+        assert!(!result.allowed() && !result.denied_by_identity());
+        let text = result.to_string();
+        assert!(
+            text.starts_with(
+                "sign-in needed: policy \"staff\" (allow, position 2) depends on who the user is\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("policy \"staff\" (allow, position 2): undecided (needs sign-in)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  include email_domain example.com: unknown (needs sign-in)"),
+            "{text}"
+        );
+
+        // An Allow that matches on non-identity rules alone still needs a sign-in.
+        let office = named("office", Decision::Allow, vec![Rule::group("office")]);
+        let in_office = Facts {
+            ip: Some("192.0.2.1".parse().unwrap()),
+            ..Facts::default()
+        };
+        let result = eval_with(std::slice::from_ref(&office), &in_office, &catalog);
+        assert_eq!(result.outcome, Outcome::NeedsIdentity);
+        assert_eq!(result.explanation[0].outcome, RuleOutcome::Match);
+        assert!(result.to_string().contains("admits signed-in users only"));
+        let alice = alice();
+        let signed_in = Facts {
+            identity: Some(&alice),
+            ..in_office
+        };
+        assert_eq!(
+            eval_with(&[office], &signed_in, &catalog).outcome,
+            Outcome::Allow
+        );
+
+        // A non-identity policy that does not match is passed over before sign-in.
+        let result = eval_with(&[block_fr, staff], &from("PT"), &catalog);
+        assert_eq!(result.explanation[0].outcome, RuleOutcome::NoMatch);
+    }
+
+    #[test]
+    fn unknown_exclude_needs_identity_unless_already_settled() {
+        let catalog = Catalog::empty();
+        let mut p = named("office", Decision::Allow, vec![Rule::geo("PT")]);
+        p.exclude = vec![Rule::email(Email::parse("mallory@example.com").unwrap())];
+        let pt = Facts {
+            country: Some("PT"),
+            ..Facts::default()
+        };
+        assert_eq!(p.check(&pt, &catalog), RuleOutcome::Unknown);
+        let result = eval_with(std::slice::from_ref(&p), &pt, &catalog);
+        assert_eq!(result.outcome, Outcome::NeedsIdentity);
+        assert_eq!(result.explanation[0].rules[1].outcome, RuleOutcome::Unknown);
+
+        // Not included: the unknown exclude does not matter.
+        let fr = Facts {
+            country: Some("FR"),
+            ..Facts::default()
+        };
+        assert_eq!(p.check(&fr, &catalog), RuleOutcome::NoMatch);
+        assert_eq!(
+            eval_with(std::slice::from_ref(&p), &fr, &catalog).outcome,
+            Outcome::DefaultDeny
+        );
+        // Already excluded by a match: the unknown one does not matter either.
+        p.exclude.push(Rule::geo("PT"));
+        assert_eq!(p.check(&pt, &catalog), RuleOutcome::NoMatch);
+        assert_eq!(p.explain(0, &pt, &catalog).outcome, RuleOutcome::NoMatch);
+
+        // After sign-in the exclude decides.
+        let mallory = identity("mallory@example.com");
+        let alice = alice();
+        p.exclude.pop();
+        for (who, expected) in [(&mallory, Outcome::DefaultDeny), (&alice, Outcome::Allow)] {
+            let facts = Facts {
+                identity: Some(who),
+                ..pt
+            };
+            assert_eq!(
+                eval_with(std::slice::from_ref(&p), &facts, &catalog).outcome,
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn require_needs_every_value() {
+        let catalog = catalog();
+        let alice = alice();
+        let pt = Facts {
+            country: Some("PT"),
+            ..Facts::signed_in(&alice)
+        };
+        let fr = Facts {
+            country: Some("FR"),
+            ..Facts::signed_in(&alice)
+        };
+        // Two require rules: both must hold.
+        let mut p = named("p", Decision::Allow, vec![Rule::everyone()]);
+        p.require = vec![Rule::oidc("roles", "admin"), Rule::geo("PT")];
+        assert_eq!(p.check(&pt, &catalog), RuleOutcome::Match);
+        assert_eq!(p.check(&fr, &catalog), RuleOutcome::NoMatch);
+        p.require = vec![Rule::oidc("roles", "owner"), Rule::geo("PT")];
+        assert_eq!(p.check(&pt, &catalog), RuleOutcome::NoMatch);
+
+        // A group's require: staff, admin role and Portugal, all of them.
+        let admins = named("admins", Decision::Allow, vec![Rule::group("admins")]);
+        assert_eq!(admins.check(&pt, &catalog), RuleOutcome::Match);
+        assert_eq!(admins.check(&fr, &catalog), RuleOutcome::NoMatch);
+        let mut user = alice.clone();
+        user.oidc_fields.insert("roles".into(), json!(["user"]));
+        let facts = Facts {
+            identity: Some(&user),
+            ..pt
+        };
+        assert_eq!(admins.check(&facts, &catalog), RuleOutcome::NoMatch);
+        let trace = admins.explain(0, &fr, &catalog);
+        assert_eq!(
+            trace.rules[0].reason.as_deref(),
+            Some("rule group `admins people`: a require rule did not match")
+        );
+        let nested = trace.rules[0].group.as_ref().unwrap();
+        assert_eq!(nested.len(), 3);
+        assert_eq!(nested[0].rule, "group staff");
+        assert!(nested[0].group.is_some());
+        assert_eq!(nested[2].section, RuleSection::Require);
+        assert_eq!(
+            nested[2].reason.as_deref(),
+            Some("client country is FR, not PT")
+        );
+
+        // Putting the alternatives in a group's include makes an OR inside a require.
+        let either = Catalog::new(
+            vec![RuleGroup {
+                id: "iberia".into(),
+                name: "Iberia".into(),
+                include: vec![Rule::geo("PT"), Rule::geo("ES")],
+                exclude: vec![],
+                require: vec![],
+            }],
+            vec![],
+        )
+        .unwrap();
+        let mut p = named("p", Decision::Allow, vec![Rule::everyone()]);
+        p.require = vec![Rule::group("iberia")];
+        assert_eq!(p.check(&pt, &either), RuleOutcome::Match);
+        assert_eq!(p.check(&fr, &either), RuleOutcome::NoMatch);
+    }
+
+    #[test]
+    fn denied_by_identity_tells_the_pages_apart() {
+        let catalog = catalog();
+        let bob = identity("bob@other.org");
+        let alice = alice();
+        let staff = named(
+            "staff",
+            Decision::Allow,
+            vec![Rule::email_domain("example.com")],
+        );
+        let mut office_staff = staff.clone();
+        office_staff.require = vec![rule(json!({"ip_list": {"id": "offices"}}))];
+        let at = |identity, address: &str| Facts {
+            identity: Some(identity),
+            ip: Some(address.parse().unwrap()),
+            country: None,
+            service_token: None,
+        };
+
+        // Wrong person: the identity page.
+        let result = eval_with(
+            std::slice::from_ref(&office_staff),
+            &at(&bob, "192.0.2.1"),
+            &catalog,
+        );
+        assert_eq!(result.outcome, Outcome::DefaultDeny);
+        assert!(result.denied_by_identity());
+        // Right person, wrong place: the non-identity page.
+        let result = eval_with(
+            std::slice::from_ref(&office_staff),
+            &at(&alice, "198.51.100.1"),
+            &catalog,
+        );
+        assert_eq!(result.outcome, Outcome::DefaultDeny);
+        assert!(!result.denied_by_identity());
+        // An identity-based Block.
+        let block_alice = named(
+            "no alice",
+            Decision::Deny,
+            vec![rule(json!({"email_list": {"id": "vips"}}))],
+        );
+        let result = eval_with(
+            &[block_alice.clone(), staff.clone()],
+            &at(&alice, "192.0.2.1"),
+            &catalog,
+        );
+        assert_eq!(result.outcome, Outcome::Deny);
+        assert!(result.denied_by_identity());
+        // An excluded identity.
+        let mut not_bob = named("not bob", Decision::Allow, vec![Rule::everyone()]);
+        not_bob.exclude = vec![Rule::email(Email::parse("bob@other.org").unwrap())];
+        let result = eval_with(&[not_bob], &at(&bob, "192.0.2.1"), &catalog);
+        assert!(result.denied_by_identity());
+        // Allowed is never denied.
+        let result = eval_with(&[staff], &at(&alice, "192.0.2.1"), &catalog);
+        assert!(result.allowed() && !result.denied_by_identity());
+    }
+
+    #[test]
+    fn explanation_nests_group_rules() {
+        let catalog = catalog();
+        let alice = alice();
+        let facts = Facts {
+            country: Some("ES"),
+            ..Facts::signed_in(&alice)
+        };
+        let admins = named("admins", Decision::Allow, vec![Rule::group("admins")]);
+        let result = eval_with(&[admins], &facts, &catalog);
+        let text = result.to_string();
+        let expected = "\
+access denied: no policy matched
+policy \"admins\" (allow, position 1): not matched
+  include group admins: not matched (rule group `admins people`: a require rule did not match)
+    include group staff: matched
+      include email_domain example.com: matched
+    require oidc roles=admin: matched
+    require geo PT: not matched (client country is ES, not PT)
+";
+        assert_eq!(text, expected);
+        let json = serde_json::to_value(&result).unwrap();
+        assert_eq!(json["outcome"], "default_deny");
+        assert_eq!(json["explanation"][0]["rules"][0]["identity"], true);
+        assert_eq!(
+            json["explanation"][0]["rules"][0]["group"][2]["outcome"],
+            "no_match"
+        );
+    }
+
+    #[test]
+    fn outcome_names() {
+        for (outcome, name, allowed) in [
+            (Outcome::Allow, "allow", true),
+            (Outcome::Deny, "deny", false),
+            (Outcome::Bypass, "bypass", true),
+            (Outcome::ServiceAuth, "service_auth", true),
+            (Outcome::NeedsIdentity, "needs_identity", false),
+            (Outcome::DefaultDeny, "default_deny", false),
+        ] {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), json!(name));
+            assert_eq!(outcome.to_string(), name);
+            assert_eq!(outcome.allowed(), allowed);
+        }
+        assert_eq!(
+            serde_json::to_value(RuleOutcome::NoMatch).unwrap(),
+            json!("no_match")
         );
     }
 }
