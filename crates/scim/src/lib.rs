@@ -15,11 +15,21 @@ mod datetime;
 mod error;
 pub mod filter;
 mod limits;
+mod patch;
 pub mod query;
+mod resource;
 pub mod schema;
 
 pub use datetime::Timestamp;
 pub use error::{ERROR_SCHEMA, ScimError, ScimType};
 pub use filter::{AttributePath, CompValue, CompareOp, Filter, IndexedAttribute};
 pub use limits::Limits;
+pub use patch::{
+    GroupChange, MembersChange, PatchOp, PatchOperation, PatchRequest,
+    apply_group_change_to_members, apply_user_patch, plan_group_patch,
+};
+pub use resource::{
+    Email, EnterpriseUser, Group, GroupData, Member, Meta, ParsedUser, User, UserData, etag,
+    etag_matches,
+};
 pub use schema::ResourceSchema;

@@ -1,0 +1,682 @@
+use serde_json::{Value, json};
+
+use super::*;
+use crate::resource::{GroupData, Meta};
+use crate::{ScimType, Timestamp};
+
+const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+fn user(body: Value) -> User {
+    User {
+        id: "u-1".into(),
+        meta: Meta::new(Timestamp::from_unix_millis(0)),
+        data: UserData::from_json(&body).unwrap().data,
+    }
+}
+
+fn alice() -> User {
+    user(json!({
+        "userName": "alice@contoso.com",
+        "externalId": "ext-1",
+        "active": true,
+        "displayName": "Alice",
+        "name": {"givenName": "Alice", "familyName": "Smith"},
+        "emails": [{"type": "work", "value": "alice@contoso.com", "primary": true}],
+        (ENT): {"employeeNumber": "1", "department": "Finance"}
+    }))
+}
+
+fn request(body: Value) -> PatchRequest {
+    PatchRequest::parse(&body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Applies the PATCH and checks the round trip: rendering and re-parsing the result yields
+/// the same user.
+fn patched(user: &User, body: Value) -> User {
+    let out = apply_user_patch(user, &request(body)).unwrap_or_else(|e| panic!("{e}"));
+    let reparsed = UserData::from_json(&out.to_json("https://x/scim/v2"))
+        .unwrap()
+        .data;
+    assert_eq!(reparsed, out.data, "round trip");
+    assert_eq!(out.id, user.id);
+    out
+}
+
+fn patch_error(user: &User, body: Value) -> ScimError {
+    apply_user_patch(user, &request(body)).unwrap_err()
+}
+
+fn group_plan(body: Value) -> GroupChange {
+    plan_group_patch("g-1", &request(body), &Limits::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn member(id: &str) -> Member {
+    Member::new(id)
+}
+
+// ---- parsing ----------------------------------------------------------------------------
+
+#[test]
+fn parse_is_tolerant_of_casing_and_missing_schemas() {
+    let req =
+        request(json!({"operations": [{"OP": "Replace", "Path": "active", "VALUE": "False"}]}));
+    assert_eq!(req.operations.len(), 1);
+    assert_eq!(req.operations[0].op, PatchOp::Replace);
+    assert_eq!(req.operations[0].path.as_ref().unwrap().name, "active");
+    let req = request(json!({"Operations": {"op": "ADD", "path": "", "value": {"title": "x"}}}));
+    assert_eq!(req.operations[0].op, PatchOp::Add);
+    assert!(req.operations[0].path.is_none());
+}
+
+#[test]
+fn parse_errors() {
+    let cases = [
+        (json!([]), ScimType::InvalidSyntax),
+        (json!({"schemas": []}), ScimType::InvalidSyntax),
+        (json!({"Operations": "add"}), ScimType::InvalidSyntax),
+        (json!({"Operations": []}), ScimType::InvalidValue),
+        (
+            json!({"Operations": [{"path": "active"}]}),
+            ScimType::InvalidSyntax,
+        ),
+        (
+            json!({"Operations": [{"op": "move", "path": "a"}]}),
+            ScimType::InvalidSyntax,
+        ),
+        (
+            json!({"Operations": [{"op": "remove"}]}),
+            ScimType::NoTarget,
+        ),
+        (
+            json!({"Operations": [{"op": "add", "path": "title"}]}),
+            ScimType::InvalidValue,
+        ),
+        (
+            json!({"Operations": [{"op": "add", "path": "emails[type eq", "value": "x"}]}),
+            ScimType::InvalidPath,
+        ),
+        (
+            json!({"Operations": [{"op": "add", "path": 5, "value": "x"}]}),
+            ScimType::InvalidPath,
+        ),
+    ];
+    for (body, scim_type) in cases {
+        let err = PatchRequest::parse(&body).unwrap_err();
+        assert_eq!(err.scim_type, Some(scim_type), "{body}");
+        assert_eq!(err.status, 400);
+    }
+}
+
+// ---- users: Entra -----------------------------------------------------------------------
+
+#[test]
+fn entra_disable_without_flag_uses_string_false() {
+    let out = patched(
+        &alice(),
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": "active", "value": "False"}]
+        }),
+    );
+    assert!(!out.data.active());
+}
+
+#[test]
+fn entra_disable_with_flag_uses_boolean() {
+    let out = patched(
+        &alice(),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "path": "active", "value": false}]}),
+    );
+    assert!(!out.data.active());
+}
+
+#[test]
+fn entra_one_op_per_attribute_without_flag() {
+    let out = patched(
+        &alice(),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+            {"op": "Replace", "path": "displayName", "value": "Alice Jones"},
+            {"op": "Replace", "path": "name.familyName", "value": "Jones"},
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "alice.jones@contoso.com"},
+            {"op": "Replace", "path": format!("{ENT}:department"), "value": "Sales"},
+            {"op": "Add", "path": format!("{ENT}:manager"), "value": "m-7"}
+        ]}),
+    );
+    assert_eq!(out.data.display_name(), Some("Alice Jones"));
+    assert_eq!(out.data.family_name(), Some("Jones"));
+    assert_eq!(
+        out.data.given_name(),
+        Some("Alice"),
+        "other name parts stay"
+    );
+    assert_eq!(
+        out.data.primary_email().as_deref(),
+        Some("alice.jones@contoso.com")
+    );
+    assert_eq!(out.data.emails().len(), 1);
+    assert_eq!(out.data.enterprise().department.as_deref(), Some("Sales"));
+    assert_eq!(out.data.enterprise().employee_number.as_deref(), Some("1"));
+    assert_eq!(out.data.enterprise().manager_id.as_deref(), Some("m-7"));
+}
+
+#[test]
+fn entra_path_less_replace_with_dotted_and_urn_keys_with_flag() {
+    let out = patched(
+        &alice(),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{
+            "op": "replace",
+            "value": {
+                "displayName": "Alice S.",
+                "name.givenName": "Alicia",
+                "name.familyName": "S.",
+                "emails[type eq \"work\"].value": "alicia@contoso.com",
+                (format!("{ENT}:employeeNumber")): "42",
+                (format!("{ENT}:manager")): "m-9",
+                "active": false
+            }
+        }]}),
+    );
+    let d = &out.data;
+    assert_eq!(d.display_name(), Some("Alice S."));
+    assert_eq!(
+        (d.given_name(), d.family_name()),
+        (Some("Alicia"), Some("S."))
+    );
+    assert_eq!(d.primary_email().as_deref(), Some("alicia@contoso.com"));
+    assert_eq!(d.enterprise().employee_number.as_deref(), Some("42"));
+    assert_eq!(d.enterprise().manager_id.as_deref(), Some("m-9"));
+    assert!(!d.active());
+}
+
+#[test]
+fn entra_add_work_email_to_user_without_one() {
+    let u = user(json!({"userName": "nomail"}));
+    let out = patched(
+        &u,
+        json!({"Operations": [{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "new@contoso.com"}]}),
+    );
+    assert_eq!(
+        out.data.attributes()["emails"],
+        json!([{"type": "work", "value": "new@contoso.com"}])
+    );
+    // Applying it again changes nothing.
+    let again = patched(
+        &out,
+        json!({"Operations": [{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "new@contoso.com"}]}),
+    );
+    assert_eq!(again.data, out.data);
+}
+
+#[test]
+fn entra_enterprise_object_in_path_less_value() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "add", "value": {(ENT): {"costCenter": "CC-9", "manager": {"value": "m-1"}}}}]}),
+    );
+    assert_eq!(out.data.enterprise().cost_center.as_deref(), Some("CC-9"));
+    assert_eq!(out.data.enterprise().department.as_deref(), Some("Finance"));
+    assert_eq!(out.data.enterprise().manager_id.as_deref(), Some("m-1"));
+}
+
+#[test]
+fn remove_enterprise_attribute_and_whole_extension() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "Remove", "path": format!("{ENT}:department")}]}),
+    );
+    assert_eq!(out.data.enterprise().department, None);
+    let out = patched(
+        &out,
+        json!({"Operations": [{"op": "Remove", "path": format!("{ENT}:employeeNumber")}]}),
+    );
+    assert!(
+        !out.data.attributes().contains_key(ENT),
+        "an emptied extension disappears"
+    );
+    assert_eq!(
+        out.to_json("https://x")["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+    );
+}
+
+// ---- users: Okta ------------------------------------------------------------------------
+
+#[test]
+fn okta_path_less_deactivate() {
+    let out = patched(
+        &alice(),
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+               "Operations": [{"op": "replace", "value": {"active": false}}]}),
+    );
+    assert!(!out.data.active());
+    assert_eq!(out.data.user_name(), "alice@contoso.com");
+}
+
+#[test]
+fn okta_path_less_replace_ignores_read_only_and_password() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "replace", "value": {
+            "id": "u-1", "password": "secret", "groups": [], "meta": {}, "schemas": [], "locale": "fr-FR"}}]}),
+    );
+    assert_eq!(out.data.attributes()["locale"], "fr-FR");
+    assert!(!out.data.attributes().contains_key("password"));
+}
+
+// ---- users: RFC semantics ---------------------------------------------------------------
+
+#[test]
+fn add_to_multi_valued_appends_without_duplicates_and_keeps_one_primary() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "add", "path": "emails", "value": [
+            {"type": "home", "value": "alice@home.example", "primary": true},
+            {"type": "work", "value": "ALICE@contoso.com"}
+        ]}]}),
+    );
+    let emails = out.data.emails();
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert_eq!(emails.iter().filter(|e| e.primary).count(), 1);
+    assert_eq!(
+        out.data.primary_email().as_deref(),
+        Some("alice@home.example")
+    );
+}
+
+#[test]
+fn replace_multi_valued_without_filter_replaces_all() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "replace", "path": "emails", "value": [{"type": "home", "value": "h@x"}]}]}),
+    );
+    assert_eq!(
+        out.data.attributes()["emails"],
+        json!([{"type": "home", "value": "h@x"}])
+    );
+}
+
+#[test]
+fn replace_with_filter_without_match_and_not_creatable_is_no_target() {
+    let err = patch_error(
+        &alice(),
+        json!({"Operations": [{"op": "replace", "path": "emails[value co \"zzz\"].type", "value": "home"}]}),
+    );
+    assert_eq!(err.scim_type, Some(ScimType::NoTarget));
+}
+
+#[test]
+fn replace_matching_value_entirely() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "replace", "path": "emails[type eq \"work\"]",
+                                "value": {"type": "work", "value": "w2@contoso.com"}}]}),
+    );
+    assert_eq!(
+        out.data.attributes()["emails"],
+        json!([{"type": "work", "value": "w2@contoso.com"}])
+    );
+}
+
+#[test]
+fn remove_by_filter_by_value_list_and_whole() {
+    let u = user(json!({"userName": "u", "emails": [
+        {"type": "work", "value": "w@x"}, {"type": "home", "value": "h@x"}, {"type": "other", "value": "o@x"}]}));
+    let out = patched(
+        &u,
+        json!({"Operations": [{"op": "remove", "path": "emails[type eq \"home\"]"}]}),
+    );
+    assert_eq!(out.data.emails().len(), 2);
+    let out = patched(
+        &out,
+        json!({"Operations": [{"op": "remove", "path": "emails", "value": [{"value": "O@X"}]}]}),
+    );
+    assert_eq!(
+        out.data
+            .emails()
+            .iter()
+            .map(|e| e.value.as_str())
+            .collect::<Vec<_>>(),
+        ["w@x"]
+    );
+    let out = patched(
+        &out,
+        json!({"Operations": [{"op": "remove", "path": "emails[type eq \"nothing\"]"}]}),
+    );
+    assert_eq!(out.data.emails().len(), 1, "removing nothing is fine");
+    let out = patched(
+        &out,
+        json!({"Operations": [{"op": "remove", "path": "emails"}]}),
+    );
+    assert!(out.data.emails().is_empty());
+    assert!(!out.data.attributes().contains_key("emails"));
+}
+
+#[test]
+fn remove_sub_attribute_and_single_value() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [
+            {"op": "remove", "path": "name.givenName"},
+            {"op": "remove", "path": "displayName"},
+            {"op": "remove", "path": "emails[type eq \"work\"].primary"}
+        ]}),
+    );
+    assert_eq!(out.data.given_name(), None);
+    assert_eq!(out.data.family_name(), Some("Smith"));
+    assert_eq!(out.data.display_name(), None);
+    assert!(!out.data.emails()[0].primary);
+    let out = patched(
+        &out,
+        json!({"Operations": [{"op": "remove", "path": "name.familyName"}]}),
+    );
+    assert!(!out.data.attributes().contains_key("name"));
+}
+
+#[test]
+fn read_only_and_required_attributes_are_protected() {
+    let u = alice();
+    let err = patch_error(
+        &u,
+        json!({"Operations": [{"op": "replace", "path": "id", "value": "other"}]}),
+    );
+    assert_eq!(err.scim_type, Some(ScimType::Mutability));
+    let err = patch_error(
+        &u,
+        json!({"Operations": [{"op": "replace", "value": {"id": "other"}}]}),
+    );
+    assert_eq!(err.scim_type, Some(ScimType::Mutability));
+    let err = patch_error(
+        &u,
+        json!({"Operations": [{"op": "add", "path": "groups", "value": [{"value": "g"}]}]}),
+    );
+    assert_eq!(err.scim_type, Some(ScimType::Mutability));
+    let err = patch_error(
+        &u,
+        json!({"Operations": [{"op": "replace", "path": "meta.created", "value": "x"}]}),
+    );
+    assert_eq!(err.scim_type, Some(ScimType::Mutability));
+    let err = patch_error(
+        &u,
+        json!({"Operations": [{"op": "remove", "path": "userName"}]}),
+    );
+    assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+    let err = patch_error(
+        &u,
+        json!({"Operations": [{"op": "replace", "path": "active", "value": "perhaps"}]}),
+    );
+    assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+    // Replacing id with itself is harmless.
+    patched(
+        &u,
+        json!({"Operations": [{"op": "replace", "path": "id", "value": "u-1"}]}),
+    );
+}
+
+#[test]
+fn unknown_attributes_are_ignored_and_unknown_extension_attributes_kept() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [
+            {"op": "replace", "path": "favouriteColour", "value": "teal"},
+            {"op": "add", "path": "urn:example:custom:1.0:User:badge", "value": "B1"},
+            {"op": "add", "path": format!("{ENT}:badge"), "value": "B2"},
+            {"op": "remove", "path": "nickName"}
+        ]}),
+    );
+    assert!(!out.data.attributes().contains_key("favouriteColour"));
+    assert_eq!(out.data.attributes()[ENT]["badge"], "B2");
+}
+
+#[test]
+fn user_name_change_and_case_preservation() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "Replace", "path": "USERNAME", "value": "Alice.New@Contoso.com"}]}),
+    );
+    assert_eq!(out.data.user_name(), "Alice.New@Contoso.com");
+    assert!(!out.data.attributes().contains_key("USERNAME"));
+}
+
+// ---- groups -----------------------------------------------------------------------------
+
+#[test]
+fn entra_member_add_with_value_list() {
+    let change = group_plan(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]}]}),
+    );
+    assert_eq!(
+        change.members,
+        [MembersChange::Add(vec![member("u1"), member("u2")])]
+    );
+    assert!(change.changes_members());
+}
+
+#[test]
+fn entra_member_removal_by_value_list_removes_only_those() {
+    let change = group_plan(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Remove", "path": "members", "value": [{"value": "u2"}]}]}),
+    );
+    assert_eq!(change.members, [MembersChange::Remove(vec!["u2".into()])]);
+    let mut members = vec![member("u1"), member("u2"), member("u3")];
+    apply_group_change_to_members(&mut members, &change.members);
+    assert_eq!(members, [member("u1"), member("u3")]);
+}
+
+#[test]
+fn entra_member_removal_by_filter_with_flag() {
+    let change = group_plan(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "remove", "path": "members[value eq \"u3\"]"}]}),
+    );
+    assert_eq!(change.members, [MembersChange::Remove(vec!["u3".into()])]);
+    let change = group_plan(json!({"Operations": [
+        {"op": "remove", "path": "members[value eq \"u1\" or value eq \"u2\" or VALUE EQ \"u1\"]"}]}));
+    assert_eq!(
+        change.members,
+        [MembersChange::Remove(vec!["u1".into(), "u2".into()])]
+    );
+}
+
+#[test]
+fn entra_display_name_replace() {
+    let change = group_plan(
+        json!({"Operations": [{"op": "Replace", "path": "displayName", "value": "Renamed"}]}),
+    );
+    assert_eq!(change.display_name.as_deref(), Some("Renamed"));
+    assert!(change.members.is_empty());
+}
+
+#[test]
+fn okta_group_push_add_without_type() {
+    let change = group_plan(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": "00u1", "display": "bob@example.com"}]}]}),
+    );
+    assert_eq!(
+        change.members,
+        [MembersChange::Add(vec![Member {
+            value: "00u1".into(),
+            display: Some("bob@example.com".into()),
+            kind: None
+        }])]
+    );
+}
+
+#[test]
+fn okta_push_now_on_empty_group_replaces_with_nothing() {
+    let change = group_plan(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "members", "value": []}]}),
+    );
+    assert_eq!(change.members, [MembersChange::ReplaceAll(vec![])]);
+    let mut members = vec![member("u1")];
+    apply_group_change_to_members(&mut members, &change.members);
+    assert!(members.is_empty());
+}
+
+#[test]
+fn okta_rename_via_path_less_replace_with_id() {
+    let change = group_plan(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"id": "g-1", "displayName": "Okta Renamed"}}]}),
+    );
+    assert_eq!(
+        change,
+        GroupChange {
+            display_name: Some("Okta Renamed".into()),
+            ..GroupChange::default()
+        }
+    );
+    let err = plan_group_patch(
+        "g-1",
+        &request(
+            json!({"Operations": [{"op": "replace", "value": {"id": "g-2", "displayName": "x"}}]}),
+        ),
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::Mutability));
+}
+
+#[test]
+fn jumpcloud_repeated_identical_add_is_idempotent() {
+    let body =
+        json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": "u1"}]}]});
+    let mut group = GroupData {
+        display_name: "g".into(),
+        external_id: None,
+        members: vec![member("u0")],
+    };
+    for _ in 0..3 {
+        group.apply_change(&group_plan(body.clone()));
+    }
+    assert_eq!(group.members, [member("u0"), member("u1")]);
+    // Within one request too.
+    let twice = group_plan(json!({"Operations": [
+        {"op": "add", "path": "members", "value": [{"value": "u1"}]},
+        {"op": "add", "path": "members", "value": [{"value": "u1"}]}]}));
+    group.apply_change(&twice);
+    assert_eq!(group.members, [member("u0"), member("u1")]);
+}
+
+#[test]
+fn wso2_path_less_add_of_members() {
+    let change = group_plan(
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "value": {"members": [{"value": "u5", "display": "five"}]}}]}),
+    );
+    assert_eq!(
+        change.members,
+        [MembersChange::Add(vec![Member {
+            value: "u5".into(),
+            display: Some("five".into()),
+            kind: None
+        }])]
+    );
+}
+
+#[test]
+fn remove_members_without_value_removes_all() {
+    let change = group_plan(json!({"Operations": [{"op": "remove", "path": "members"}]}));
+    assert_eq!(change.members, [MembersChange::RemoveAll]);
+}
+
+#[test]
+fn steps_keep_request_order() {
+    let change = group_plan(json!({"Operations": [
+        {"op": "remove", "path": "members"},
+        {"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "b"}]},
+        {"op": "remove", "path": "members[value eq \"a\"]"},
+        {"op": "replace", "path": "externalId", "value": "x-1"},
+        {"op": "remove", "path": "externalId"}
+    ]}));
+    assert_eq!(
+        change.members,
+        [
+            MembersChange::RemoveAll,
+            MembersChange::Add(vec![member("a"), member("b")]),
+            MembersChange::Remove(vec!["a".into()]),
+        ]
+    );
+    assert_eq!(change.external_id, Some(None));
+    let mut members = vec![member("old")];
+    apply_group_change_to_members(&mut members, &change.members);
+    assert_eq!(members, [member("b")]);
+}
+
+#[test]
+fn group_patch_errors() {
+    let plan = |body: Value| plan_group_patch("g-1", &request(body), &Limits::default());
+    let err = plan(json!({"Operations": [{"op": "remove", "path": "members[display eq \"x\"]"}]}))
+        .unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::InvalidFilter));
+    let err = plan(json!({"Operations": [{"op": "replace", "path": "members[value eq \"x\"].display", "value": "y"}]}))
+        .unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::InvalidPath));
+    let err = plan(json!({"Operations": [{"op": "remove", "path": "displayName"}]})).unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+    let err = plan(json!({"Operations": [{"op": "replace", "path": "displayName", "value": ""}]}))
+        .unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+    let err = plan(
+        json!({"Operations": [{"op": "add", "path": "members", "value": [{"display": "no id"}]}]}),
+    )
+    .unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
+    let err =
+        plan(json!({"Operations": [{"op": "replace", "path": "meta", "value": {}}]})).unwrap_err();
+    assert_eq!(err.scim_type, Some(ScimType::Mutability));
+    // Unknown attributes change nothing.
+    assert!(
+        plan(json!({"Operations": [{"op": "replace", "path": "description", "value": "x"}]}))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn member_values_per_request_are_bounded() {
+    let limits = Limits {
+        max_members_per_request: 3,
+        ..Limits::default()
+    };
+    let values: Vec<Value> = (0..4).map(|i| json!({"value": format!("u{i}")})).collect();
+    let body = json!({"Operations": [{"op": "add", "path": "members", "value": values}]});
+    let err = plan_group_patch("g-1", &request(body), &limits).unwrap_err();
+    assert_eq!(err.status, 413);
+    let split = json!({"Operations": [
+        {"op": "add", "path": "members", "value": [{"value": "a"}, {"value": "b"}]},
+        {"op": "remove", "path": "members[value eq \"c\" or value eq \"d\"]"}]});
+    assert_eq!(
+        plan_group_patch("g-1", &request(split), &limits)
+            .unwrap_err()
+            .status,
+        413
+    );
+    let ok = json!({"Operations": [{"op": "remove", "path": "members"},
+                                    {"op": "add", "path": "members", "value": [{"value": "a"}]}]});
+    assert!(plan_group_patch("g-1", &request(ok), &limits).is_ok());
+}
+
+#[test]
+fn group_change_applies_names_in_memory() {
+    let mut group = GroupData {
+        display_name: "old".into(),
+        external_id: Some("e".into()),
+        members: vec![],
+    };
+    let change = group_plan(json!({"Operations": [
+        {"op": "replace", "path": "displayName", "value": "new"},
+        {"op": "add", "value": {"externalId": "e2", "members": [{"value": "u1"}]}}]}));
+    group.apply_change(&change);
+    assert_eq!(group.display_name, "new");
+    assert_eq!(group.external_id.as_deref(), Some("e2"));
+    assert_eq!(group.members, [member("u1")]);
+    assert!(
+        !group_plan(json!({"Operations": [{"op": "add", "path": "members", "value": []}]}))
+            .changes_members()
+    );
+}
