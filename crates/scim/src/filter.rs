@@ -412,6 +412,15 @@ fn push_values<'v>(value: &'v Value, out: &mut Vec<&'v Value>) {
     }
 }
 
+/// The values `path` selects in `resource`, and the definition they are compared by.
+pub(crate) fn select<'v>(
+    resource: &'v Value,
+    path: &AttributePath,
+    schema: &ResourceSchema,
+) -> (Vec<&'v Value>, Option<&'static AttributeDef>) {
+    collect(resource, path, Scope::Resource(schema))
+}
+
 /// The values a path selects in `node`, and the definition they are compared by.
 fn collect<'v>(
     node: &'v Value,

@@ -28,6 +28,7 @@ pub use patch::{
     GroupChange, MembersChange, PatchOp, PatchOperation, PatchRequest,
     apply_group_change_to_members, apply_user_patch, plan_group_patch,
 };
+pub use query::{ListQuery, SortOrder, list_response, project};
 pub use resource::{
     Email, EnterpriseUser, Group, GroupData, Member, Meta, ParsedUser, User, UserData, etag,
     etag_matches,
