@@ -685,11 +685,7 @@ mod tests {
         let mut b = group("b", vec![Rule::everyone()]);
         b.exclude = vec![Rule::geo("FR")];
         Catalog::new(
-            vec![
-                group("a", vec![Rule::group("b"), Rule::group("b")]),
-                b,
-                c,
-            ],
+            vec![group("a", vec![Rule::group("b"), Rule::group("b")]), b, c],
             vec![],
         )
         .unwrap();

@@ -1053,6 +1053,9 @@ fn write_rules(
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::{List, RuleGroup};

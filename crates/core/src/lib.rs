@@ -2,6 +2,15 @@
 //! policies in Cloudflare's rule shapes and their evaluation with explanations, application
 //! host/path matching, and Go-style durations.
 //!
+//! Policies ([`Policy`]) carry all four Cloudflare decisions (Allow, Block as `deny`, Bypass,
+//! Service Auth as `non_identity`) and the rule types listed in [`SUPPORTED_RULE_TYPES`];
+//! rule types this version cannot enforce are refused when read, never ignored. Rule groups and
+//! email/IP lists live in a [`Catalog`] that is validated once (references resolve, no cycles)
+//! and shared. [`evaluate`] takes the [`Facts`] of one request (the identity if someone has
+//! signed in, the client address, country and service token) and returns an [`Outcome`] with a
+//! per-rule explanation; identity rules are *unknown* before sign-in, so the gateway learns
+//! whether to ask for a sign-in ([`Outcome::NeedsIdentity`]) rather than refuse.
+//!
 //! This crate is pure on purpose: no I/O, no async, no clock and no randomness (callers pass
 //! random bytes in), so that every decision the gateway takes about who may reach what can be
 //! tested, fuzzed and reasoned about in isolation. It knows nothing about HTTP, tokens, storage
@@ -136,15 +145,7 @@ mod robustness_tests {
             let _ = SessionId::parse(&input);
             let _ = IdpId::parse(&input);
 
-            let kind = [
-                "everyone",
-                "email",
-                "email_domain",
-                "oidc",
-                "okta",
-                "azureAD",
-                "gsuite",
-            ][rng.below(7)];
+            let kind = SUPPORTED_RULE_TYPES[rng.below(SUPPORTED_RULE_TYPES.len())];
             let field = [
                 "email",
                 "domain",
@@ -153,15 +154,33 @@ mod robustness_tests {
                 "name",
                 "id",
                 "x",
-            ][rng.below(7)];
+                "ip",
+                "auth_method",
+                "token_id",
+                "country_code",
+            ][rng.below(11)];
             let json = format!(
                 "{{\"{kind}\":{{\"{field}\":{},\"claim_value\":\"a\",\"claim_name\":\"roles\"}}}}",
                 serde_json::Value::String(input.clone())
             );
             if let Ok(rule) = serde_json::from_str::<Rule>(&json) {
                 let _ = rule.matches(&identity);
-                let _ = rule.to_string();
+                let facts = Facts {
+                    identity: Some(&identity),
+                    ip: Some(std::net::IpAddr::from([192, 0, 2, 1])),
+                    country: Some(&input),
+                    service_token: None,
+                };
+                let _ = rule.check(&facts, &Catalog::empty());
+                let text = rule.to_string();
+                if rule.type_name() == "ip" {
+                    // What was accepted reads back as written (trimmed).
+                    let again: Rule =
+                        serde_json::from_value(serde_json::to_value(&rule).unwrap()).unwrap();
+                    assert_eq!(again.to_string(), text, "{input:?}");
+                }
             }
+            let _ = IpRange::parse(&input);
             let _ = serde_json::from_str::<Rule>(&input);
             let _ = serde_json::from_str::<Policy>(&input);
         }
