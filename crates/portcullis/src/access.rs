@@ -16,7 +16,7 @@ use axum::body::Body;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use portcullis_core::{Email, Identity, IdpId, evaluate};
+use portcullis_core::{Email, Facts, Identity, IdpId, evaluate};
 use portcullis_oidc::{OidcError, PendingLogin};
 use portcullis_store::{AuthLogRecord, LoginRecord, SessionRecord};
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::config::SameSite;
-use crate::cookies::{self, AUTH_COOKIE, CookieAttrs};
+use crate::cookies::{self, AUTH_COOKIE, BINDING_COOKIE, CookieAttrs};
 use crate::gateway::{App, Gateway, LoginMethod};
 use crate::proxy::{self, RequestContext};
 use crate::respond::{self, Failure};
@@ -57,19 +57,31 @@ fn with_cookie(mut resp: Response<Body>, cookie: &str) -> Response<Body> {
     resp
 }
 
-fn team_cookie_attrs(gw: &Gateway) -> CookieAttrs {
+fn team_cookie_attrs(gw: &Gateway) -> CookieAttrs<'static> {
     CookieAttrs {
         secure: gw.server.is_https(),
         http_only: true,
         same_site: SameSite::Lax,
+        path: "/",
     }
 }
 
-fn app_cookie_attrs(gw: &Gateway, app: &App) -> CookieAttrs {
+/// The app cookie's attributes: the app's SameSite and HttpOnly choices, scoped to its path when
+/// it asks for that.
+pub(crate) fn app_cookie_attrs<'a>(gw: &Gateway, app: &'a App) -> CookieAttrs<'a> {
     CookieAttrs {
         secure: gw.server.is_https(),
         http_only: app.http_only,
         same_site: app.same_site,
+        path: app.cookie_path.as_deref().unwrap_or("/"),
+    }
+}
+
+/// The binding cookie: like the app cookie, but never readable by scripts.
+pub(crate) fn binding_cookie_attrs<'a>(gw: &Gateway, app: &'a App) -> CookieAttrs<'a> {
+    CookieAttrs {
+        http_only: true,
+        ..app_cookie_attrs(gw, app)
     }
 }
 
@@ -255,7 +267,7 @@ async fn login(
                     (m.name.clone(), href)
                 })
                 .collect();
-            return respond::login_page(&app.name, links, &ctx.request_id);
+            return respond::login_page(&gw.branding, &app.name, links, &ctx.request_id);
         }
     };
     start_login(gw, ctx, &app, &target, &method).await
@@ -401,7 +413,7 @@ async fn log_attempt(
         created_at: gw.clock.now(),
         user_email: email.map(str::to_owned),
         user_id,
-        ip_address: Some(ctx.peer.ip().to_string()),
+        ip_address: Some(ctx.client_ip.to_string()),
         app_uid: app.map(|a| a.id),
         app_domain: app.map(|a| a.domain.clone()),
         app_name: app.map(|a| a.name.clone()),
@@ -410,7 +422,7 @@ async fn log_attempt(
         action: "login".into(),
         allowed,
         reason,
-        country: None,
+        country: ctx.country.clone(),
     };
     if let Err(error) = gw.store.insert_auth_log(&record).await {
         tracing::error!(request_id = %ctx.request_id, %error, "cannot write the authentication log");
@@ -564,7 +576,7 @@ async fn finish_login(
     let now = gw.clock.now();
     let stored = StoredIdentity {
         identity,
-        ip: ctx.peer.ip().to_string(),
+        ip: ctx.client_ip.to_string(),
         iat: now,
     };
     let stored_json = match serde_json::to_value(&stored) {
@@ -579,6 +591,7 @@ async fn finish_login(
             idp_id: method.id.0,
             identity: stored_json.clone(),
             at: now,
+            seat_limit: gw.organization.seat_limit,
         })
         .await
     {
@@ -588,6 +601,54 @@ async fn finish_login(
             return respond::failure(&Failure::Internal, true, &ctx.request_id);
         }
     };
+    let email = stored.identity.email.as_str();
+    if let Some(until) = user.login_blocked_until.filter(|until| *until > now) {
+        let reason = "an administrator revoked this user's sessions; signing in again is blocked for a minute".to_owned();
+        log_attempt(
+            gw,
+            ctx,
+            Some(app),
+            Some(method),
+            Some(email),
+            Some(user.id),
+            false,
+            Some(reason),
+        )
+        .await;
+        return respond::failure_branded(
+            &Failure::RecentlyRevoked {
+                retry_after: until - now,
+            },
+            true,
+            &ctx.request_id,
+            None,
+            &gw.branding,
+        );
+    }
+    if !user.seat {
+        let reason = format!(
+            "no seat left: all {} seats are taken",
+            gw.organization.seat_limit.unwrap_or_default()
+        );
+        log_attempt(
+            gw,
+            ctx,
+            Some(app),
+            Some(method),
+            Some(email),
+            Some(user.id),
+            false,
+            Some(reason),
+        )
+        .await;
+        return respond::failure_branded(
+            &Failure::NoSeat,
+            true,
+            &ctx.request_id,
+            None,
+            &gw.branding,
+        );
+    }
     let Ok(session_id) = random_token::<12>() else {
         return respond::failure(&Failure::Internal, true, &ctx.request_id);
     };
@@ -650,8 +711,14 @@ async fn grant(
     let snapshot = gw.snapshot.load();
     let method = snapshot.login_method(stored.identity.idp_id).cloned();
     let email = stored.identity.email.as_str().to_owned();
-    let evaluation = evaluate(&app.policies, &stored.identity);
-    if !evaluation.allowed {
+    let facts = Facts {
+        identity: Some(&stored.identity),
+        ip: Some(ctx.client_ip),
+        country: ctx.country.as_deref(),
+        service_token: None,
+    };
+    let evaluation = evaluate(&app.policies, &facts, &snapshot.catalog);
+    if !evaluation.allowed() {
         let explanation = evaluation.to_string();
         tracing::info!(request_id = %ctx.request_id, app = %app.name, user = %email, via, explanation = %explanation, "access denied by policy");
         log_attempt(
@@ -665,10 +732,25 @@ async fn grant(
             Some(explanation),
         )
         .await;
+        if !evaluation.denied_by_identity() {
+            // Refused on the address, country or a service-token rule, not on who they are.
+            if let Some(url) = &app.custom_non_identity_deny_url {
+                return respond::redirect(url.as_str());
+            }
+            return respond::failure_branded(
+                &Failure::Forbidden {
+                    aud: app.aud.clone(),
+                },
+                true,
+                &ctx.request_id,
+                None,
+                &gw.branding,
+            );
+        }
         if let Some(url) = &app.custom_deny_url {
             return respond::redirect(url.as_str());
         }
-        return respond::failure_with_link(
+        return respond::failure_branded(
             &Failure::AccessDenied {
                 message: app.custom_deny_message.clone(),
                 email: Some(email),
@@ -679,8 +761,17 @@ async fn grant(
                 gw.team_url("/cdn-cgi/access/logout"),
                 "Sign out to use another account".into(),
             )),
+            &gw.branding,
         );
     }
+    // The policy that let the user in may shorten (or lengthen) the app session.
+    let lifetime = evaluation
+        .matched
+        .and_then(|i| app.policies.get(i))
+        .and_then(|p| p.session_duration_parsed().ok().flatten())
+        .unwrap_or(app.session_duration);
+    gw.identities
+        .insert(session_id.to_owned(), Arc::new(stored.identity.clone()));
     let now = gw.clock.now();
     let custom = method
         .as_ref()
@@ -702,14 +793,15 @@ async fn grant(
     let claims = AppClaims {
         aud: vec![app.aud.clone()],
         email: email.clone(),
-        exp: now + app.session_duration.as_secs() as i64,
+        exp: now + lifetime.as_secs() as i64,
         iat: now,
         nbf: now,
         iss: gw.server.team_url.clone(),
         kind: TYPE_APP.into(),
         identity_nonce: session_id.to_owned(),
         sub: user_id.to_string(),
-        country: None,
+        common_name: None,
+        country: ctx.country.clone(),
         custom,
     };
     let token = match gw.keys.load().current().sign(&claims) {
@@ -781,6 +873,12 @@ pub async fn app_endpoint(
                     resp,
                     &cookies::clear(AUTH_COOKIE, app_cookie_attrs(&gw, app)),
                 );
+                if app.enable_binding_cookie {
+                    resp = with_cookie(
+                        resp,
+                        &cookies::clear(BINDING_COOKIE, binding_cookie_attrs(&gw, app)),
+                    );
+                }
             }
             resp
         }
@@ -807,7 +905,7 @@ fn authorized(gw: &Gateway, ctx: &RequestContext, uri: &http::Uri) -> Response<B
         &ring,
         &token,
         &gw.server.team_url,
-        &app.aud,
+        (&app.aud, app.id),
         now,
         &gw.revoked,
     ) {
@@ -822,13 +920,22 @@ fn authorized(gw: &Gateway, ctx: &RequestContext, uri: &http::Uri) -> Response<B
             );
         }
     };
-    let cookie = cookies::set(
-        AUTH_COOKIE,
-        &token,
-        verified.claims.exp - now,
-        app_cookie_attrs(gw, &app),
-    );
-    with_cookie(respond::redirect(target.as_str()), &cookie)
+    let max_age = verified.claims.exp - now;
+    let cookie = cookies::set(AUTH_COOKIE, &token, max_age, app_cookie_attrs(gw, &app));
+    let resp = with_cookie(respond::redirect(target.as_str()), &cookie);
+    if app.enable_binding_cookie {
+        let binding = crate::enforce::binding_value(gw, &token);
+        return with_cookie(
+            resp,
+            &cookies::set(
+                BINDING_COOKIE,
+                &binding,
+                max_age,
+                binding_cookie_attrs(gw, &app),
+            ),
+        );
+    }
+    resp
 }
 
 async fn revoke(gw: &Gateway, session_id: &str, token_exp: i64) {

@@ -10,7 +10,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use portcullis_core::{DomainPattern, Policy, parse_go_duration};
+mod access;
+
+use std::sync::Arc;
+
+use portcullis_core::{
+    Catalog, DomainPattern, IpRange, List, Policy, RuleGroup, parse_go_duration,
+};
 use portcullis_jose::Algorithm;
 use portcullis_oidc::{ProviderConfig, TokenAuthMethod};
 use secrecy::SecretString;
@@ -51,6 +57,17 @@ pub struct RawConfig {
     pub identity_providers: Vec<RawIdentityProvider>,
     #[serde(default)]
     pub applications: Vec<RawApplication>,
+    #[serde(default)]
+    pub organization: RawOrganization,
+    /// Reusable policies (each with an `id`), referenced by applications.
+    #[serde(default)]
+    pub policies: Vec<serde_json::Value>,
+    /// Reusable rule groups, referenced by `{ group = { id = "…" } }` rules.
+    #[serde(default)]
+    pub rule_groups: Vec<RuleGroup>,
+    /// Email and IP lists, referenced by `email_list` and `ip_list` rules.
+    #[serde(default)]
+    pub lists: Vec<List>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -58,6 +75,13 @@ pub struct RawConfig {
 pub struct RawServer {
     /// Host where login, callback, certs (and later SCIM and admin) live.
     pub team_domain: Option<String>,
+    /// A request header that a trusted proxy in front sets to the client's country
+    /// (e.g. `CF-IPCountry`), for `geo` rules.
+    pub country_header: Option<String>,
+    /// Proxies in front of the gateway (addresses or CIDR ranges) whose `X-Forwarded-For` is
+    /// believed when finding the client address for `ip` rules and logs.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// Plain-HTTP listener address.
     pub listen: Option<String>,
     /// HTTPS listener.
@@ -138,8 +162,28 @@ pub struct RawApplication {
     pub http_only_cookie_attribute: Option<bool>,
     pub custom_deny_message: Option<String>,
     pub custom_deny_url: Option<String>,
+    /// Where to send requests refused by a non-identity rule (IP, country, service token).
+    pub custom_non_identity_deny_url: Option<String>,
+    /// Inline policies and references to reusable ones (`{ id = "…", precedence = n }`).
     #[serde(default)]
-    pub policies: Vec<Policy>,
+    pub policies: Vec<serde_json::Value>,
+    /// Issue a `CF_Binding` cookie with the app token and refuse the token without it.
+    #[serde(default)]
+    pub enable_binding_cookie: bool,
+    /// Scope the app cookie to the application's path instead of the whole host.
+    #[serde(default)]
+    pub path_cookie_attribute: bool,
+    /// Forward CORS preflight (OPTIONS) requests to the origin without authentication.
+    #[serde(default)]
+    pub options_preflight_bypass: bool,
+    /// Answer CORS preflight requests at the gateway with these settings.
+    pub cors_headers: Option<access::RawCors>,
+    /// Answer 401 instead of redirecting to the login when no policy lets the request in.
+    #[serde(default)]
+    pub service_auth_401_redirect: bool,
+    /// Read service-token credentials from this one header, as JSON
+    /// `{"cf-access-client-id": "…", "cf-access-client-secret": "…"}`.
+    pub read_service_tokens_from_header: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,7 +194,14 @@ pub struct Config {
     pub server: ServerConfig,
     pub identity_providers: Vec<IdentityProviderConfig>,
     pub applications: Vec<ApplicationConfig>,
+    pub organization: OrganizationConfig,
+    /// Rule groups and lists, shared by every application's policies.
+    pub catalog: Arc<Catalog>,
 }
+
+pub use access::{
+    CorsConfig, LoginDesign, OrganizationConfig, RawCors, RawLoginDesign, RawOrganization,
+};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -168,6 +219,9 @@ pub struct ServerConfig {
     pub key_rotation_interval: Duration,
     pub clock_skew: Duration,
     pub runtime: RuntimeShape,
+    /// Lower-case name of the trusted country header, if any.
+    pub country_header: Option<http::HeaderName>,
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 impl ServerConfig {
@@ -248,7 +302,16 @@ pub struct ApplicationConfig {
     pub http_only: bool,
     pub custom_deny_message: Option<String>,
     pub custom_deny_url: Option<Url>,
+    pub custom_non_identity_deny_url: Option<Url>,
+    /// In evaluation order.
     pub policies: Vec<Policy>,
+    pub enable_binding_cookie: bool,
+    /// The cookie `Path` when `path_cookie_attribute` is set.
+    pub cookie_path: Option<String>,
+    pub options_preflight_bypass: bool,
+    pub cors: Option<CorsConfig>,
+    pub service_auth_401_redirect: bool,
+    pub read_service_tokens_from_header: Option<http::HeaderName>,
 }
 
 const MAX_SESSION: Duration = Duration::from_secs(31 * 24 * 3600);
@@ -550,7 +613,31 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         key_rotation_interval,
         clock_skew,
         runtime,
+        country_header: s
+            .country_header
+            .as_deref()
+            .map(|h| {
+                http::HeaderName::from_bytes(h.trim().as_bytes()).map_err(|_| {
+                    invalid(
+                        "server.country_header",
+                        format!("`{h}` is not a header name; write e.g. \"CF-IPCountry\""),
+                    )
+                })
+            })
+            .transpose()?,
+        trusted_proxies: s
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                IpRange::parse(p)
+                    .map_err(|e| invalid(format!("server.trusted_proxies[{i}]"), e.to_string()))
+            })
+            .collect::<Result<_, _>>()?,
     };
+    let organization = access::organization(raw.organization)?;
+    let catalog = access::catalog(raw.rule_groups, raw.lists)?;
+    let reusable = access::reusable_policies(raw.policies, &catalog)?;
 
     let mut identity_providers = Vec::new();
     for (i, idp) in raw.identity_providers.into_iter().enumerate() {
@@ -573,7 +660,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     let mut applications = Vec::new();
     for (i, app) in raw.applications.into_iter().enumerate() {
-        applications.push(validate_app(i, app, &identity_providers, &server)?);
+        applications.push(validate_app(
+            i,
+            app,
+            &identity_providers,
+            &server,
+            &reusable,
+            &catalog,
+        )?);
     }
     for (i, a) in applications.iter().enumerate() {
         if applications[..i].iter().any(|b| b.name == a.name) {
@@ -596,6 +690,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         server,
         identity_providers,
         applications,
+        organization,
+        catalog: Arc::new(catalog),
     })
 }
 
@@ -733,6 +829,8 @@ fn validate_app(
     raw: RawApplication,
     idps: &[IdentityProviderConfig],
     server: &ServerConfig,
+    reusable: &std::collections::HashMap<String, Policy>,
+    catalog: &Catalog,
 ) -> Result<ApplicationConfig, ConfigError> {
     let key = |k: &str| format!("applications[{i}].{k}");
     if raw.name.trim().is_empty() {
@@ -834,18 +932,46 @@ fn validate_app(
             "needs at least one policy: without one nobody is allowed in (deny by default)",
         ));
     }
-    for (j, p) in raw.policies.iter().enumerate() {
-        p.validate()
-            .map_err(|e| invalid(key(&format!("policies[{j}]")), e.to_string()))?;
-        if let Some(d) = &p.session_duration {
-            parse_go_duration(d).map_err(|e| {
-                invalid(
-                    key(&format!("policies[{j}].session_duration")),
-                    e.to_string(),
-                )
-            })?;
+    let policies = access::app_policies(
+        &format!("applications[{i}]"),
+        raw.policies,
+        reusable,
+        catalog,
+    )?;
+    let custom_non_identity_deny_url = raw
+        .custom_non_identity_deny_url
+        .as_deref()
+        .map(|u| http_url(&key("custom_non_identity_deny_url"), u))
+        .transpose()?;
+    let cors = raw
+        .cors_headers
+        .map(|c| access::cors(&format!("applications[{i}]"), c))
+        .transpose()?;
+    let read_service_tokens_from_header = raw
+        .read_service_tokens_from_header
+        .as_deref()
+        .map(|h| {
+            http::HeaderName::from_bytes(h.trim().as_bytes())
+                .map_err(|_| invalid(key("read_service_tokens_from_header"), "not a header name"))
+        })
+        .transpose()?;
+    let cookie_path = if raw.path_cookie_attribute {
+        match (pattern.path(), pattern.launch_path()) {
+            (Some(_), Some(path)) => Some(match path.trim_end_matches('/') {
+                "" => "/".to_owned(),
+                trimmed => trimmed.to_owned(),
+            }),
+            _ => {
+                return Err(invalid(
+                    key("path_cookie_attribute"),
+                    "needs an application domain with a literal path (e.g. \
+                     `app.example.com/admin`) to scope the cookie to",
+                ));
+            }
         }
-    }
+    } else {
+        None
+    };
     Ok(ApplicationConfig {
         name: raw.name,
         domain,
@@ -859,7 +985,14 @@ fn validate_app(
         http_only: raw.http_only_cookie_attribute.unwrap_or(true),
         custom_deny_message: raw.custom_deny_message,
         custom_deny_url,
-        policies: raw.policies,
+        custom_non_identity_deny_url,
+        policies,
+        enable_binding_cookie: raw.enable_binding_cookie,
+        cookie_path,
+        options_preflight_bypass: raw.options_preflight_bypass,
+        cors,
+        service_auth_401_redirect: raw.service_auth_401_redirect,
+        read_service_tokens_from_header,
     })
 }
 
@@ -971,7 +1104,7 @@ policies = [{ name = "staff", decision = "allow", include = [{ email_domain = { 
             ),
             (
                 EXAMPLE.replace("decision = \"allow\"", "decision = \"maybe\""),
-                "test.toml",
+                "applications[0].policies[0]",
             ),
             (
                 EXAMPLE.replace("include = [", "exclude = ["),

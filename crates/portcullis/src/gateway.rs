@@ -9,17 +9,20 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use portcullis_core::{AppRouter, DomainPattern, IdpId, Policy};
+use portcullis_core::{AppRouter, Catalog, Decision, DomainPattern, Identity, IdpId, Policy, Rule};
 use portcullis_oidc::Provider;
 use portcullis_store::{ApplicationRecord, Change, LoginMethodRecord, Store};
 use serde_json::json;
 use url::Url;
 use uuid::Uuid;
 
-use crate::config::{ApplicationConfig, Config, SameSite, ServerConfig};
+use crate::config::{
+    ApplicationConfig, Config, CorsConfig, OrganizationConfig, SameSite, ServerConfig,
+};
 use crate::keys::{self, KeyRing};
 use crate::proxy::OriginClient;
 use crate::seal::{Sealer, random_bytes};
+use crate::service_tokens::ServiceTokens;
 use crate::tokens::{Revocations, TokenCache};
 
 /// A clock that tests can move forward.
@@ -76,7 +79,25 @@ pub struct App {
     pub http_only: bool,
     pub custom_deny_message: Option<String>,
     pub custom_deny_url: Option<Url>,
+    pub custom_non_identity_deny_url: Option<Url>,
+    /// In evaluation order.
     pub policies: Vec<Policy>,
+    pub enable_binding_cookie: bool,
+    /// `Path` of the app cookie when scoped to the application's path.
+    pub cookie_path: Option<String>,
+    pub options_preflight_bypass: bool,
+    pub cors: Option<CorsConfig>,
+    pub service_auth_401_redirect: bool,
+    pub read_service_tokens_from_header: Option<http::HeaderName>,
+    /// Whether an Allow or Block policy has a rule that depends on the request (IP, country,
+    /// service token): such rules are re-checked on every request, not only at sign-in.
+    pub has_request_rules: bool,
+    /// Whether a Bypass or Service Auth policy, or a request-dependent rule, can decide before
+    /// anyone signs in; when not, an unauthenticated request goes straight to the login.
+    pub decides_before_login: bool,
+    /// Whether the app has an Allow policy: only then may a token minted from a service token be
+    /// reused instead of presenting the credentials on every request.
+    pub has_allow_policy: bool,
 }
 
 impl App {
@@ -84,6 +105,38 @@ impl App {
     pub fn allows_idp(&self, idp: IdpId) -> bool {
         self.allowed_idps.is_empty() || self.allowed_idps.contains(&idp)
     }
+}
+
+/// Whether a rule's outcome can change from one request to the next (IP, country, service
+/// token), looking inside rule groups.
+fn depends_on_request(rule: &Rule, catalog: &Catalog, depth: usize) -> bool {
+    match rule {
+        Rule::Ip(_)
+        | Rule::IpList(_)
+        | Rule::Geo(_)
+        | Rule::ServiceToken(_)
+        | Rule::AnyValidServiceToken(_) => true,
+        Rule::Group(g) if depth < portcullis_core::MAX_GROUP_DEPTH + 1 => {
+            catalog.group(&g.id).is_some_and(|group| {
+                group
+                    .include
+                    .iter()
+                    .chain(&group.exclude)
+                    .chain(&group.require)
+                    .any(|r| depends_on_request(r, catalog, depth + 1))
+            })
+        }
+        _ => false,
+    }
+}
+
+fn policy_depends_on_request(policy: &Policy, catalog: &Catalog) -> bool {
+    policy
+        .include
+        .iter()
+        .chain(&policy.exclude)
+        .chain(&policy.require)
+        .any(|r| depends_on_request(r, catalog, 0))
 }
 
 /// A login method: a generic OIDC identity provider.
@@ -103,6 +156,8 @@ impl LoginMethod {
 /// Configuration objects in force; swapped whole when they change.
 pub struct Snapshot {
     pub apps: AppRouter<Arc<App>>,
+    /// Rule groups and lists the policies refer to.
+    pub catalog: Arc<Catalog>,
     pub apps_by_aud: HashMap<String, Arc<App>>,
     pub login_methods: Vec<Arc<LoginMethod>>,
 }
@@ -146,6 +201,74 @@ pub struct Gateway {
     pub clock: Clock,
     pub origins: OriginClient,
     pub account_id: String,
+    pub organization: OrganizationConfig,
+    pub service_tokens: ServiceTokens,
+    /// Signed-in identities by session id, so that request-dependent rules can be re-checked
+    /// without the database; filled at sign-in and, on another node, from the store once.
+    pub identities: IdentityCache,
+    /// Keys the `CF_Binding` cookie (HMAC of the app token).
+    pub binding_key: aws_lc_rs::hmac::Key,
+    /// App tokens minted for service tokens, by (application, service token).
+    pub service_assertions: AssertionCache,
+    /// How the login and block pages look.
+    pub branding: crate::respond::Branding,
+}
+
+/// App tokens minted for service tokens, reused until they near their expiry.
+#[derive(Default)]
+pub struct AssertionCache {
+    entries: std::sync::Mutex<HashMap<(Uuid, Uuid), Arc<crate::tokens::VerifiedApp>>>,
+}
+
+impl AssertionCache {
+    pub fn get(&self, key: &(Uuid, Uuid)) -> Option<Arc<crate::tokens::VerifiedApp>> {
+        self.entries.lock().ok()?.get(key).cloned()
+    }
+
+    pub fn insert(&self, key: (Uuid, Uuid), token: Arc<crate::tokens::VerifiedApp>) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= 10_000 {
+                map.clear();
+            }
+            map.insert(key, token);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.clear();
+        }
+    }
+}
+
+/// Identities of live sessions by session id, bounded.
+#[derive(Default)]
+pub struct IdentityCache {
+    entries: std::sync::Mutex<HashMap<String, Arc<Identity>>>,
+}
+
+/// Beyond this many entries the cache starts again from empty (sessions re-fill it).
+const IDENTITY_CACHE_CAPACITY: usize = 100_000;
+
+impl IdentityCache {
+    pub fn get(&self, session: &str) -> Option<Arc<Identity>> {
+        self.entries.lock().ok()?.get(session).cloned()
+    }
+
+    pub fn insert(&self, session: String, identity: Arc<Identity>) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= IDENTITY_CACHE_CAPACITY {
+                map.clear();
+            }
+            map.insert(session, identity);
+        }
+    }
+
+    pub fn remove(&self, session: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(session);
+        }
+    }
 }
 
 impl std::fmt::Debug for Gateway {
@@ -236,10 +359,18 @@ impl Gateway {
         let mut apps = Vec::new();
         for app in config.applications {
             apps.push(Arc::new(
-                record_app(store.as_ref(), app, &login_methods, now).await?,
+                record_app(store.as_ref(), app, &login_methods, &config.catalog, now).await?,
             ));
         }
-        let snapshot = build_snapshot(apps, login_methods)?;
+        let catalog = config.catalog.clone();
+        for app in &apps {
+            for policy in &app.policies {
+                catalog
+                    .validate_policy(policy)
+                    .map_err(|e| StartError::Other(format!("application {}: {e}", app.name)))?;
+            }
+        }
+        let snapshot = build_snapshot(apps, login_methods, catalog)?;
 
         let ring = keys::load_or_create(
             store.as_ref(),
@@ -253,6 +384,12 @@ impl Gateway {
         for r in store.list_revoked_sessions(now).await? {
             revoked.insert(r.id, r.expires_at);
         }
+        for r in store.list_app_revocations().await? {
+            revoked.revoke_app(r.app_id, r.at);
+        }
+        let service_tokens = ServiceTokens::default();
+        service_tokens.replace(store.list_service_tokens().await?);
+        let binding_key = binding_key(store.as_ref(), &sealer).await?;
         Ok(Arc::new(Gateway {
             server,
             store,
@@ -264,6 +401,19 @@ impl Gateway {
             clock,
             origins: OriginClient::new(),
             account_id,
+            service_tokens,
+            identities: IdentityCache::default(),
+            binding_key,
+            service_assertions: AssertionCache::default(),
+            branding: crate::respond::Branding {
+                org_name: config.organization.name.clone(),
+                logo: config.organization.design.logo_data_uri.clone(),
+                background: config.organization.design.background_color.clone(),
+                text: config.organization.design.text_color.clone(),
+                header: config.organization.design.header_text.clone(),
+                footer: config.organization.design.footer_text.clone(),
+            },
+            organization: config.organization,
         }))
     }
 
@@ -271,6 +421,7 @@ impl Gateway {
     pub fn spawn_background(self: &Arc<Self>) {
         let feed = self.store.subscribe();
         tokio::spawn(follow_changes(Arc::downgrade(self), feed));
+        tokio::spawn(poll_generation(Arc::downgrade(self)));
         tokio::spawn(housekeeping(Arc::downgrade(self)));
     }
 
@@ -286,6 +437,7 @@ impl Gateway {
         .await?;
         self.keys.store(Arc::new(ring));
         self.token_cache.clear();
+        self.service_assertions.clear();
         Ok(())
     }
 
@@ -295,10 +447,38 @@ impl Gateway {
     }
 }
 
+/// The key of the binding cookie, shared by every node through the store (sealed).
+async fn binding_key(
+    store: &dyn Store,
+    sealer: &Sealer,
+) -> Result<aws_lc_rs::hmac::Key, StartError> {
+    const SETTING: &str = "binding_cookie_key";
+    const PURPOSE: &str = "binding-cookie-key";
+    let bytes = match store.get_setting(SETTING).await? {
+        Some(sealed) => sealer.open(PURPOSE, &sealed)?,
+        None => {
+            let fresh = random_bytes::<32>()?;
+            store
+                .put_setting(SETTING, &sealer.seal(PURPOSE, &fresh)?)
+                .await?;
+            // Two nodes starting at once may both write; read back whichever won.
+            match store.get_setting(SETTING).await? {
+                Some(sealed) => sealer.open(PURPOSE, &sealed)?,
+                None => fresh.to_vec(),
+            }
+        }
+    };
+    Ok(aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        &bytes,
+    ))
+}
+
 async fn record_app(
     store: &dyn Store,
     app: ApplicationConfig,
     login_methods: &[Arc<LoginMethod>],
+    catalog: &Catalog,
     now: i64,
 ) -> Result<App, StartError> {
     let existing = store.find_application_by_name(&app.name).await?;
@@ -349,6 +529,17 @@ async fn record_app(
                 .map(|m| m.id)
         })
         .collect();
+    let has_request_rules = app
+        .policies
+        .iter()
+        .filter(|p| matches!(p.decision, Decision::Allow | Decision::Deny))
+        .any(|p| policy_depends_on_request(p, catalog));
+    let decides_before_login = has_request_rules
+        || app
+            .policies
+            .iter()
+            .any(|p| matches!(p.decision, Decision::Bypass | Decision::NonIdentity));
+    let has_allow_policy = app.policies.iter().any(|p| p.decision == Decision::Allow);
     Ok(App {
         id,
         name: app.name,
@@ -366,13 +557,24 @@ async fn record_app(
         http_only: app.http_only,
         custom_deny_message: app.custom_deny_message,
         custom_deny_url: app.custom_deny_url,
+        custom_non_identity_deny_url: app.custom_non_identity_deny_url,
         policies: app.policies,
+        enable_binding_cookie: app.enable_binding_cookie,
+        cookie_path: app.cookie_path,
+        options_preflight_bypass: app.options_preflight_bypass,
+        cors: app.cors,
+        service_auth_401_redirect: app.service_auth_401_redirect,
+        read_service_tokens_from_header: app.read_service_tokens_from_header,
+        has_request_rules,
+        decides_before_login,
+        has_allow_policy,
     })
 }
 
 fn build_snapshot(
     apps: Vec<Arc<App>>,
     login_methods: Vec<Arc<LoginMethod>>,
+    catalog: Arc<Catalog>,
 ) -> Result<Snapshot, StartError> {
     let apps_by_aud = apps.iter().map(|a| (a.aud.clone(), a.clone())).collect();
     let router = AppRouter::new(
@@ -383,6 +585,7 @@ fn build_snapshot(
     .map_err(|e| StartError::Other(format!("applications: {e}")))?;
     Ok(Snapshot {
         apps: router,
+        catalog,
         apps_by_aud,
         login_methods,
     })
@@ -396,21 +599,109 @@ async fn follow_changes(
         let change = feed.recv().await;
         let Some(gw) = gateway.upgrade() else { return };
         match change {
-            Ok(Change::SessionRevoked { id, expires_at }) => gw.revoked.insert(id, expires_at),
+            Ok(Change::SessionRevoked { id, expires_at }) => {
+                gw.identities.remove(&id);
+                gw.revoked.insert(id, expires_at);
+            }
+            Ok(Change::AppTokensRevoked { app_id, at }) => gw.revoked.revoke_app(app_id, at),
+            Ok(Change::ServiceTokensChanged) => gw.reload_service_tokens().await,
             Ok(Change::SigningKeysChanged) | Ok(Change::ConfigChanged) => {}
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(
-                    missed,
-                    "change feed lagged; reloading revocations from the store"
-                );
-                match gw.store.list_revoked_sessions(gw.clock.now()).await {
-                    Ok(list) => list
-                        .into_iter()
-                        .for_each(|r| gw.revoked.insert(r.id, r.expires_at)),
-                    Err(error) => tracing::error!(%error, "cannot reload revocations"),
-                }
+                tracing::warn!(missed, "change feed lagged; reloading from the store");
+                gw.resync().await;
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// How often the store's generation counter is read, so that changes written by another process
+/// (the CLI, another node without a shared feed) reach this one.
+const GENERATION_POLL: Duration = Duration::from_secs(1);
+
+async fn poll_generation(gateway: std::sync::Weak<Gateway>) {
+    let mut seen = None;
+    let mut tick = tokio::time::interval(GENERATION_POLL);
+    loop {
+        tick.tick().await;
+        let Some(gw) = gateway.upgrade() else { return };
+        match gw.store.generation().await {
+            Ok(now) if seen.is_some_and(|s| s != now) => {
+                seen = Some(now);
+                gw.resync().await;
+            }
+            Ok(now) => seen = Some(now),
+            Err(error) => tracing::warn!(%error, "cannot read the change generation"),
+        }
+    }
+}
+
+impl Gateway {
+    /// Reloads everything the change feed keeps current: revoked sessions, application-wide
+    /// revocations, service tokens. Called when events may have been missed.
+    pub async fn resync(&self) {
+        let now = self.clock.now();
+        match self.store.list_revoked_sessions(now).await {
+            Ok(list) => list.into_iter().for_each(|r| {
+                self.identities.remove(&r.id);
+                self.revoked.insert(r.id, r.expires_at)
+            }),
+            Err(error) => tracing::error!(%error, "cannot reload revoked sessions"),
+        }
+        match self.store.list_app_revocations().await {
+            Ok(list) => list
+                .into_iter()
+                .for_each(|r| self.revoked.revoke_app(r.app_id, r.at)),
+            Err(error) => tracing::error!(%error, "cannot reload application revocations"),
+        }
+        self.reload_service_tokens().await;
+    }
+
+    async fn reload_service_tokens(&self) {
+        match self.store.list_service_tokens().await {
+            Ok(list) => self.service_tokens.replace(list),
+            Err(error) => tracing::error!(%error, "cannot reload service tokens"),
+        }
+    }
+
+    /// Frees the seats of users inactive for longer than the organization allows, and ends their
+    /// sessions. Runs at most once a day across restarts (the last run is kept in the store).
+    pub async fn expire_seats_if_due(&self) {
+        let Some(inactive) = self.organization.seat_expiry else {
+            return;
+        };
+        const LAST_RUN: &str = "seat_expiry_last_run";
+        let now = self.clock.now();
+        let last = match self.store.get_setting(LAST_RUN).await {
+            Ok(v) => v.and_then(|t| t.parse::<i64>().ok()).unwrap_or(0),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the last seat expiry run");
+                return;
+            }
+        };
+        if now - last < 24 * 3600 {
+            return;
+        }
+        if let Err(error) = self.store.put_setting(LAST_RUN, &now.to_string()).await {
+            tracing::warn!(%error, "cannot record the seat expiry run");
+            return;
+        }
+        match self
+            .store
+            .expire_seats(now - inactive.as_secs() as i64, now)
+            .await
+        {
+            Ok(users) => {
+                for user in &users {
+                    if let Err(error) = self.store.revoke_user_sessions(*user, now).await {
+                        tracing::warn!(%error, %user, "cannot end the sessions of an expired seat");
+                    }
+                }
+                if !users.is_empty() {
+                    tracing::info!(count = users.len(), "seats of inactive users freed");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "seat expiry failed"),
         }
     }
 }
@@ -437,5 +728,6 @@ async fn housekeeping(gateway: std::sync::Weak<Gateway>) {
         if let Err(error) = gw.store.delete_expired_sessions(now).await {
             tracing::warn!(%error, "cannot delete expired sessions");
         }
+        gw.expire_seats_if_due().await;
     }
 }

@@ -8,15 +8,19 @@
 pub mod access;
 pub mod config;
 pub mod cookies;
+pub mod cors;
 pub mod demo;
+pub mod enforce;
 pub mod gateway;
 pub mod keys;
 pub mod proxy;
+pub mod registry;
 pub mod request_id;
 pub mod respond;
 pub mod run;
 pub mod seal;
 pub mod server;
+pub mod service_tokens;
 pub mod tokens;
 
 pub use config::Config;

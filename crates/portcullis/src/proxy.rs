@@ -6,13 +6,21 @@
 //! 2. [`authenticate`] — find a valid application token (cookie `CF_Authorization` or header
 //!    `cf-access-token`): cached signature check, issuer, type, audience, expiry, revocation.
 //!    No database access.
-//! 3. [`unauthenticated`] — no valid token: browsers are redirected to the team domain login,
-//!    other clients get 401.
-//! 4. [`forward`] — send the request to the origin with `Cf-Access-Jwt-Assertion` and
-//!    `Cf-Access-Authenticated-User-Email`, over a keep-alive pool; stream both bodies; hand
-//!    WebSocket (and other) upgrades over to a byte pipe.
+//! 3. [`crate::enforce::admit`] — a valid token still needs its binding cookie (when the app
+//!    asks for one) and, when the app's policies look at the request (IP, country, service
+//!    token), to pass them again for this request.
+//! 4. [`crate::enforce::without_token`] — no usable token: Bypass and Service Auth policies
+//!    (service tokens) may let the request in, non-identity rules may refuse it; otherwise
+//!    [`unauthenticated`]: browsers are redirected to the team domain login, other clients get
+//!    401.
+//! 5. [`forward`] — send the request to the origin with `Cf-Access-Jwt-Assertion` and
+//!    `Cf-Access-Authenticated-User-Email` (none for Bypass), minus the binding cookie, over a
+//!    keep-alive pool; stream both bodies; hand WebSocket (and other) upgrades over to a byte
+//!    pipe.
+//!
+//! CORS preflight requests are settled before phase 2 ([`crate::cors`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -85,6 +93,11 @@ pub struct RequestContext {
     /// The peer address as a header value (made once per connection), for `X-Forwarded-For`.
     pub peer_ip: HeaderValue,
     pub host: String,
+    /// The client's address for rules and logs (the peer, or behind trusted proxies the
+    /// forwarded address).
+    pub client_ip: IpAddr,
+    /// The client's country from the trusted header, upper-case.
+    pub country: Option<String>,
 }
 
 const CF_ACCESS_PREFIX: &str = "cf-access-";
@@ -128,7 +141,7 @@ pub fn authenticate(
             &ring,
             token,
             &gw.server.team_url,
-            &app.aud,
+            (&app.aud, app.id),
             now,
             &gw.revoked,
         ) {
@@ -238,7 +251,7 @@ pub async fn forward(
     app: &App,
     ctx: &RequestContext,
     mut req: Request<Incoming>,
-    verified: &VerifiedApp,
+    verified: Option<&VerifiedApp>,
 ) -> Response<Body> {
     let upgrade = upgrade_protocol(req.headers());
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
@@ -278,8 +291,15 @@ pub async fn forward(
         "http"
     };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    headers.insert(JWT_ASSERTION, verified.assertion.clone());
-    headers.insert(USER_EMAIL, verified.email.clone());
+    if let Some(verified) = verified {
+        headers.insert(JWT_ASSERTION, verified.assertion.clone());
+        if !verified.claims.email.is_empty() {
+            headers.insert(USER_EMAIL, verified.email.clone());
+        }
+    }
+    if app.enable_binding_cookie {
+        crate::cookies::remove(headers, crate::cookies::BINDING_COOKIE);
+    }
 
     let response = match gw
         .origins

@@ -42,13 +42,27 @@ pub enum Failure {
     Internal,
     NotFound,
     LoggedOut,
+    /// Refused by a non-identity rule (address, country, service token).
+    Forbidden {
+        aud: String,
+    },
+    /// An administrator revoked the user moments ago; logins are blocked for a minute.
+    RecentlyRevoked {
+        retry_after: i64,
+    },
+    /// Every seat is taken and this user has none.
+    NoSeat,
 }
 
 impl Failure {
     pub fn status(&self) -> StatusCode {
         match self {
             Failure::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Failure::AccessDenied { .. } | Failure::MissingEmail { .. } => StatusCode::FORBIDDEN,
+            Failure::AccessDenied { .. }
+            | Failure::MissingEmail { .. }
+            | Failure::Forbidden { .. }
+            | Failure::RecentlyRevoked { .. }
+            | Failure::NoSeat => StatusCode::FORBIDDEN,
             Failure::InvalidSession
             | Failure::BadRequest(_)
             | Failure::IdentityProviderRefused { .. } => StatusCode::BAD_REQUEST,
@@ -75,6 +89,9 @@ impl Failure {
             Failure::OriginUnreachable => "Application unavailable",
             Failure::Internal => "Something went wrong",
             Failure::LoggedOut => "Logged out",
+            Failure::Forbidden { .. } => "Forbidden",
+            Failure::RecentlyRevoked { .. } => "Access revoked",
+            Failure::NoSeat => "No seat available",
         }
     }
 
@@ -108,6 +125,13 @@ impl Failure {
             }
             Failure::Internal => "The gateway could not complete this request.".into(),
             Failure::LoggedOut => "You have been logged out of every application.".into(),
+            Failure::Forbidden { .. } => "Forbidden. You don't have permission to view this. Please contact your system administrator.".into(),
+            Failure::RecentlyRevoked { retry_after } => format!(
+                "An administrator has just revoked your access. You cannot sign in again for {} second{}.",
+                retry_after,
+                if *retry_after == 1 { "" } else { "s" }
+            ),
+            Failure::NoSeat => "Your organization has used all of its seats, so new users cannot sign in. Ask your administrator to free a seat.".into(),
         }
     }
 
@@ -120,6 +144,9 @@ impl Failure {
             ],
             Failure::IdentityProvider { detail } => vec![detail.clone()],
             Failure::AccessDenied { email: Some(e), .. } => vec![format!("Signed in as {e}.")],
+            Failure::Forbidden { .. } => vec![
+                "The request was refused on its network address, country or service credentials, not on who you are.".into(),
+            ],
             Failure::IdentityProviderRefused { error, description } => {
                 let mut v = vec![format!("Error: {error}")];
                 v.extend(description.clone());
@@ -130,9 +157,40 @@ impl Failure {
     }
 }
 
+/// How the organization's pages look (`[organization]` in the configuration).
+#[derive(Debug, Clone, Default)]
+pub struct Branding {
+    /// Shown at the top of every page instead of "Portcullis".
+    pub org_name: Option<String>,
+    /// A `data:` URI, so that pages make no outside request.
+    pub logo: Option<String>,
+    /// Checked CSS colours.
+    pub background: Option<String>,
+    pub text: Option<String>,
+    pub header: Option<String>,
+    pub footer: Option<String>,
+}
+
+impl Branding {
+    fn name(&self) -> &str {
+        self.org_name.as_deref().unwrap_or("Portcullis")
+    }
+}
+
+/// The look of pages rendered without a gateway at hand (the default).
+static DEFAULT_BRANDING: Branding = Branding {
+    org_name: None,
+    logo: None,
+    background: None,
+    text: None,
+    header: None,
+    footer: None,
+};
+
 #[derive(Template)]
 #[template(path = "message.html")]
 struct MessagePage<'a> {
+    brand: &'a Branding,
     title: &'a str,
     message: &'a str,
     details: Vec<String>,
@@ -143,6 +201,7 @@ struct MessagePage<'a> {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
+    brand: &'a Branding,
     app_name: &'a str,
     methods: Vec<(String, String)>,
     request_id: &'a str,
@@ -193,10 +252,22 @@ pub fn failure_with_link(
     request_id: &str,
     link: Option<(String, String)>,
 ) -> Response<Body> {
+    failure_branded(f, as_html, request_id, link, &DEFAULT_BRANDING)
+}
+
+/// Like [`failure_with_link`], in the organization's look (block pages, login refusals).
+pub fn failure_branded(
+    f: &Failure,
+    as_html: bool,
+    request_id: &str,
+    link: Option<(String, String)>,
+    brand: &Branding,
+) -> Response<Body> {
     let status = f.status();
     let message = f.message();
     if as_html {
         let page = MessagePage {
+            brand,
             title: f.title(),
             message: &message,
             details: f.details(),
@@ -215,12 +286,16 @@ pub fn failure_with_link(
             }
         }
     } else {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "message": message,
             "status_code": status.as_u16(),
             "ray_id": request_id,
             "details": f.details(),
         });
+        // Cloudflare's non-browser 403 names the application's AUD.
+        if let Failure::Forbidden { aud } = f {
+            body["aud"] = serde_json::Value::String(aud.clone());
+        }
         json(status, &body, request_id)
     }
 }
@@ -248,11 +323,13 @@ pub fn json(status: StatusCode, body: &serde_json::Value, request_id: &str) -> R
 
 /// The login method chooser.
 pub fn login_page(
+    brand: &Branding,
     app_name: &str,
     methods: Vec<(String, String)>,
     request_id: &str,
 ) -> Response<Body> {
     let page = LoginPage {
+        brand,
         app_name,
         methods,
         request_id,
@@ -318,6 +395,54 @@ mod tests {
         );
         let b = body(resp).await;
         assert!(!b.contains("<script>alert"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn branding_shows_name_logo_and_colours_and_escapes_text() {
+        let brand = Branding {
+            org_name: Some("Acme <Corp>".into()),
+            logo: Some("data:image/png;base64,AAAA".into()),
+            background: Some("#102030".into()),
+            text: Some("white".into()),
+            header: Some("Welcome".into()),
+            footer: Some("Need help? Call IT.".into()),
+        };
+        let b = body(login_page(
+            &brand,
+            "Wiki",
+            vec![("IdP".into(), "/go".into())],
+            "r",
+        ))
+        .await;
+        assert!(
+            b.contains("Acme &#60;Corp&#62;") || b.contains("Acme &lt;Corp&gt;"),
+            "{b}"
+        );
+        assert!(b.contains("src=\"data:image/png;base64,AAAA\""), "{b}");
+        assert!(b.contains("background: #102030"), "{b}");
+        assert!(
+            b.contains("Welcome") && b.contains("Need help? Call IT."),
+            "{b}"
+        );
+        let plain = body(login_page(&Branding::default(), "Wiki", vec![], "r")).await;
+        assert!(
+            plain.contains("Portcullis") && !plain.contains("<img"),
+            "{plain}"
+        );
+    }
+
+    #[tokio::test]
+    async fn forbidden_json_carries_the_aud() {
+        let j = body(failure(
+            &Failure::Forbidden { aud: "ab12".into() },
+            false,
+            "r",
+        ))
+        .await;
+        assert!(
+            j.contains("\"aud\":\"ab12\"") && j.contains("\"status_code\":403"),
+            "{j}"
+        );
     }
 
     #[tokio::test]

@@ -15,6 +15,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::access;
+use crate::cors::Preflight;
+use crate::enforce::Admission;
 use crate::gateway::Gateway;
 use crate::proxy::{self, RequestContext};
 use crate::request_id::RequestId;
@@ -160,11 +162,14 @@ async fn handle(
             &request_id,
         ));
     };
+    let (client_ip, country) = crate::enforce::client_facts(&gw, peer, req.headers());
     let ctx = RequestContext {
         request_id,
         peer,
         peer_ip,
         host,
+        client_ip,
+        country,
     };
     if ctx.host == gw.server.team_domain {
         return Ok(access::team(gw, ctx, req).await);
@@ -197,15 +202,29 @@ async fn handle(
             &ctx.request_id,
         ));
     };
+    let credentials = crate::enforce::take_credentials(req.headers_mut(), &app);
     let header_token = proxy::strip_identity_headers(req.headers_mut());
-    match proxy::authenticate(&gw, &app, req.headers(), header_token.as_deref()) {
-        Some(verified) => Ok(proxy::forward(&gw, &app, &ctx, req, &verified).await),
-        None => Ok(proxy::unauthenticated(
-            &gw,
-            &ctx,
-            req.method(),
-            req.uri(),
-            req.headers(),
-        )),
+    match crate::cors::preflight(&app, req.method(), req.headers()) {
+        Preflight::NotHandled => {}
+        Preflight::Forward => return Ok(proxy::forward(&gw, &app, &ctx, req, None).await),
+        Preflight::Answer(resp) => return Ok(resp),
     }
+    let request_origin = app
+        .cors
+        .as_ref()
+        .and_then(|_| req.headers().get(http::header::ORIGIN).cloned());
+    let mut resp = match proxy::authenticate(&gw, &app, req.headers(), header_token.as_deref()) {
+        Some(verified) => {
+            match crate::enforce::admit(&gw, &app, &ctx, req.headers(), &verified).await {
+                Admission::Admit => proxy::forward(&gw, &app, &ctx, req, Some(&verified)).await,
+                Admission::Refuse(resp) => resp,
+                Admission::AsIfNoToken => {
+                    crate::enforce::without_token(&gw, &app, &ctx, req, credentials).await
+                }
+            }
+        }
+        None => crate::enforce::without_token(&gw, &app, &ctx, req, credentials).await,
+    };
+    crate::cors::decorate(&app, request_origin.as_ref(), &mut resp);
+    Ok(resp)
 }

@@ -28,6 +28,9 @@ pub struct AppClaims {
     pub kind: String,
     pub identity_nonce: String,
     pub sub: String,
+    /// The service token's client id, for tokens minted from one (then `sub` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub common_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -72,6 +75,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("session was revoked")]
     Revoked,
+    #[error("the application's tokens were revoked")]
+    AppRevoked,
 }
 
 impl From<JoseError> for TokenError {
@@ -136,6 +141,28 @@ pub struct VerifiedApp {
     pub email: HeaderValue,
 }
 
+impl VerifiedApp {
+    /// Wraps a token whose signature checked out (or that this gateway just signed), building
+    /// the header values once.
+    pub fn new(token: &str, claims: AppClaims) -> Result<VerifiedApp, TokenError> {
+        let header = |v: &str| {
+            HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(v.as_bytes()))
+                .map_err(|_| TokenError::Claims("value not fit for an HTTP header".into()))
+        };
+        Ok(VerifiedApp {
+            token: token.into(),
+            assertion: header(token)?,
+            email: header(&claims.email)?,
+            claims,
+        })
+    }
+
+    /// The token text.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
 /// Where a token lives in the cache: its last 32 bytes (the end of the signature). Only tokens
 /// whose signature verified are ever inserted, so nobody can fill a bucket on purpose; a lookup
 /// still compares the whole token, so a shared tail can only cost a re-verification.
@@ -191,16 +218,7 @@ impl TokenCache {
         if claims.kind != TYPE_APP {
             return Err(TokenError::Type(claims.kind, TYPE_APP));
         }
-        let header = |v: &str| {
-            HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(v.as_bytes()))
-                .map_err(|_| TokenError::Claims("value not fit for an HTTP header".into()))
-        };
-        let verified = Arc::new(VerifiedApp {
-            token: token.into(),
-            assertion: header(token)?,
-            email: header(&claims.email)?,
-            claims,
-        });
+        let verified = Arc::new(VerifiedApp::new(token, claims)?);
         if let Ok(mut map) = self.entries.lock() {
             if map.len() >= self.capacity {
                 map.retain(|_, c| c.claims.exp > now);
@@ -220,10 +238,11 @@ impl TokenCache {
         ring: &KeyRing,
         token: &str,
         issuer: &str,
-        aud: &str,
+        app: (&str, uuid::Uuid),
         now: i64,
         revoked: &Revocations,
     ) -> Result<Arc<VerifiedApp>, TokenError> {
+        let (aud, app_id) = app;
         let verified = match self.cached(token) {
             Some(v) => v,
             None => self.verify_signature(ring, token, issuer, now)?,
@@ -236,6 +255,12 @@ impl TokenCache {
         if revoked.contains(&claims.identity_nonce) {
             return Err(TokenError::Revoked);
         }
+        if revoked
+            .app_revoked_at(app_id)
+            .is_some_and(|at| claims.iat <= at)
+        {
+            return Err(TokenError::AppRevoked);
+        }
         Ok(verified)
     }
 }
@@ -245,9 +270,27 @@ impl TokenCache {
 #[derive(Default)]
 pub struct Revocations {
     sessions: RwLock<HashMap<String, i64>>,
+    /// Per application: tokens issued at or before this instant are refused.
+    apps: RwLock<HashMap<uuid::Uuid, i64>>,
 }
 
 impl Revocations {
+    /// Refuses the application's tokens issued at or before `at` (keeps the latest instant).
+    pub fn revoke_app(&self, app: uuid::Uuid, at: i64) {
+        if let Ok(mut apps) = self.apps.write() {
+            let entry = apps.entry(app).or_insert(at);
+            *entry = (*entry).max(at);
+        }
+    }
+
+    pub fn app_revoked_at(&self, app: uuid::Uuid) -> Option<i64> {
+        match self.apps.read() {
+            Ok(apps) => apps.get(&app).copied(),
+            // A poisoned lock must not let revoked tokens through.
+            Err(_) => Some(i64::MAX),
+        }
+    }
+
     pub fn contains(&self, session: &str) -> bool {
         self.sessions
             .read()
@@ -284,6 +327,7 @@ mod tests {
 
     const ISS: &str = "http://auth.localhost:8080";
     const AUD: &str = "aa11";
+    const APP: uuid::Uuid = uuid::Uuid::from_u128(7);
 
     fn ring() -> KeyRing {
         KeyRing::new(
@@ -306,6 +350,7 @@ mod tests {
             kind: TYPE_APP.into(),
             identity_nonce: "nonce-0123456789abcdef".into(),
             sub: "u".into(),
+            common_name: None,
             country: None,
             custom: Default::default(),
         }
@@ -318,24 +363,28 @@ mod tests {
         let rev = Revocations::default();
         let now = 1_000_000;
         let good = ring.current().sign(&claims(now)).unwrap();
-        assert!(cache.verify_app(&ring, &good, ISS, AUD, now, &rev).is_ok());
+        assert!(
+            cache
+                .verify_app(&ring, &good, ISS, (AUD, APP), now, &rev)
+                .is_ok()
+        );
         // Every check also applies on a cache hit.
         assert_eq!(
             cache
-                .verify_app(&ring, &good, ISS, "other", now, &rev)
+                .verify_app(&ring, &good, ISS, ("other", APP), now, &rev)
                 .unwrap_err(),
             TokenError::Audience
         );
         assert_eq!(
             cache
-                .verify_app(&ring, &good, ISS, AUD, now + 61, &rev)
+                .verify_app(&ring, &good, ISS, (AUD, APP), now + 61, &rev)
                 .unwrap_err(),
             TokenError::Expired
         );
         rev.insert("nonce-0123456789abcdef".into(), now + 100);
         assert_eq!(
             cache
-                .verify_app(&ring, &good, ISS, AUD, now, &rev)
+                .verify_app(&ring, &good, ISS, (AUD, APP), now, &rev)
                 .unwrap_err(),
             TokenError::Revoked
         );
@@ -345,14 +394,14 @@ mod tests {
         c.iss = "http://evil".into();
         let t = ring.current().sign(&c).unwrap();
         assert!(matches!(
-            cache.verify_app(&ring, &t, ISS, AUD, now, &rev),
+            cache.verify_app(&ring, &t, ISS, (AUD, APP), now, &rev),
             Err(TokenError::Issuer(_))
         ));
         let mut c = claims(now);
         c.kind = TYPE_ORG.into();
         let t = ring.current().sign(&c).unwrap();
         assert!(matches!(
-            cache.verify_app(&ring, &t, ISS, AUD, now, &rev),
+            cache.verify_app(&ring, &t, ISS, (AUD, APP), now, &rev),
             Err(TokenError::Type(..))
         ));
         let mut c = claims(now);
@@ -360,7 +409,7 @@ mod tests {
         let t = ring.current().sign(&c).unwrap();
         assert_eq!(
             cache
-                .verify_app(&ring, &t, ISS, AUD, now, &rev)
+                .verify_app(&ring, &t, ISS, (AUD, APP), now, &rev)
                 .unwrap_err(),
             TokenError::NotYetValid
         );
@@ -369,7 +418,7 @@ mod tests {
         let stranger = SigningKey::generate(Algorithm::Es256).unwrap();
         let t = stranger.sign(&claims(now)).unwrap();
         assert!(matches!(
-            cache.verify_app(&ring, &t, ISS, AUD, now, &rev),
+            cache.verify_app(&ring, &t, ISS, (AUD, APP), now, &rev),
             Err(TokenError::Jose(_))
         ));
         // A tampered copy of a cached good token is not a cache hit.
@@ -378,7 +427,7 @@ mod tests {
         parts[1] = &forged_payload;
         let forged = parts.join(".");
         assert!(matches!(
-            cache.verify_app(&ring, &forged, ISS, AUD, now, &rev),
+            cache.verify_app(&ring, &forged, ISS, (AUD, APP), now, &rev),
             Err(TokenError::Jose(_))
         ));
     }
@@ -399,7 +448,9 @@ mod tests {
             let mut c = claims(1000);
             c.sub = format!("u{i}");
             let t = ring.current().sign(&c).unwrap();
-            cache.verify_app(&ring, &t, ISS, AUD, 1000, &rev).unwrap();
+            cache
+                .verify_app(&ring, &t, ISS, (AUD, APP), 1000, &rev)
+                .unwrap();
         }
         assert!(cache.entries.lock().unwrap().len() <= 3);
     }
@@ -412,5 +463,40 @@ mod tests {
         r.prune(20);
         assert!(!r.contains("a"));
         assert!(r.contains("b"));
+    }
+
+    #[test]
+    fn revoking_an_app_refuses_its_earlier_tokens_only() {
+        let (cache, rev, ring) = (TokenCache::new(10), Revocations::default(), ring());
+        let now = 1000;
+        let early = ring.current().sign(&claims(now)).unwrap();
+        assert!(
+            cache
+                .verify_app(&ring, &early, ISS, (AUD, APP), now, &rev)
+                .is_ok()
+        );
+        rev.revoke_app(APP, now);
+        assert_eq!(
+            cache
+                .verify_app(&ring, &early, ISS, (AUD, APP), now, &rev)
+                .unwrap_err(),
+            TokenError::AppRevoked
+        );
+        // Another application's tokens and later tokens are unaffected.
+        let other = uuid::Uuid::from_u128(8);
+        assert!(
+            cache
+                .verify_app(&ring, &early, ISS, (AUD, other), now, &rev)
+                .is_ok()
+        );
+        let later = ring.current().sign(&claims(now + 1)).unwrap();
+        assert!(
+            cache
+                .verify_app(&ring, &later, ISS, (AUD, APP), now + 1, &rev)
+                .is_ok()
+        );
+        // An older revocation arriving late does not move the cut-off back.
+        rev.revoke_app(APP, now - 500);
+        assert_eq!(rev.app_revoked_at(APP), Some(now));
     }
 }
