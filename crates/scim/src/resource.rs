@@ -572,13 +572,16 @@ fn assign(
             };
             let coerced = coerce(sub_def, value, &format!("{key}.{}", sub_def.name))?;
             let entry = container
-                .entry(key)
+                .entry(key.clone())
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(map) = entry {
                 match coerced {
                     Some(v) => map.insert(sub_def.name.to_string(), v),
                     None => map.remove(sub_def.name),
                 };
+                if map.is_empty() {
+                    container.remove(&key);
+                }
             }
         }
         // Sub-attributes of multi-valued or unknown attributes have no single place to go.

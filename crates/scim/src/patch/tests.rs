@@ -680,3 +680,129 @@ fn group_change_applies_names_in_memory() {
             .changes_members()
     );
 }
+
+// ---- properties -------------------------------------------------------------------------
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(|n| json!(n)),
+            prop_oneof![
+                Just("False".to_string()),
+                Just("u-1".to_string()),
+                Just("work".to_string()),
+                "[a-zA-Z@. ]{0,12}",
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            let key = prop_oneof![
+                Just("value".to_string()),
+                Just("type".to_string()),
+                Just("primary".to_string()),
+                Just("display".to_string()),
+                Just("givenName".to_string()),
+                Just("name.familyName".to_string()),
+                Just("active".to_string()),
+                Just("userName".to_string()),
+                Just("emails".to_string()),
+                Just("members".to_string()),
+                Just("displayName".to_string()),
+                Just("id".to_string()),
+                Just(ENT.to_string()),
+                Just(format!("{ENT}:manager")),
+                "[a-z]{1,6}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(key, inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn arb_path() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop_oneof![
+            Just("active".to_string()),
+            Just("userName".to_string()),
+            Just("name".to_string()),
+            Just("name.givenName".to_string()),
+            Just("emails".to_string()),
+            Just("emails.value".to_string()),
+            Just("emails[type eq \"work\"]".to_string()),
+            Just("emails[type eq \"work\"].value".to_string()),
+            Just("emails[value co \"@\" or primary eq true].type".to_string()),
+            Just("members".to_string()),
+            Just("members[value eq \"u1\"]".to_string()),
+            Just("displayName".to_string()),
+            Just("externalId".to_string()),
+            Just("id".to_string()),
+            Just("meta.created".to_string()),
+            Just(format!("{ENT}:manager")),
+            Just(format!("{ENT}:manager.value")),
+            Just(format!("{ENT}:department")),
+            Just("groups".to_string()),
+            "[a-zA-Z\\[\\]\". ]{0,16}",
+        ])
+    }
+
+    fn arb_request() -> impl Strategy<Value = Value> {
+        let op = (
+            prop_oneof![Just("add"), Just("Replace"), Just("REMOVE"), Just("move")],
+            arb_path(),
+            arb_json(),
+        )
+            .prop_map(|(op, path, value)| {
+                let mut object = json!({"op": op, "value": value});
+                if let Some(path) = path {
+                    object["path"] = Value::String(path);
+                }
+                object
+            });
+        prop::collection::vec(op, 1..4).prop_map(|ops| json!({"Operations": ops}))
+    }
+
+    proptest! {
+        #[test]
+        fn user_patches_never_panic_and_results_round_trip(body in arb_request()) {
+            if let Ok(request) = PatchRequest::parse(&body) {
+                if let Ok(out) = apply_user_patch(&alice(), &request) {
+                    prop_assert!(!out.data.user_name().is_empty());
+                    let reparsed = UserData::from_json(&out.to_json("https://x")).unwrap().data;
+                    prop_assert_eq!(reparsed, out.data);
+                }
+            }
+        }
+
+        #[test]
+        fn group_plans_never_panic_and_apply_idempotently(body in arb_request()) {
+            if let Ok(request) = PatchRequest::parse(&body)
+                && let Ok(change) = plan_group_patch("g-1", &request, &Limits::default())
+            {
+                let mut once = vec![member("u1"), member("u2")];
+                apply_group_change_to_members(&mut once, &change.members);
+                let mut ids: Vec<&str> = once.iter().map(|m| m.value.as_str()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                prop_assert_eq!(ids.len(), once.len(), "no duplicate members");
+            }
+        }
+
+        #[test]
+        fn user_bodies_never_panic(body in arb_json()) {
+            if let Ok(parsed) = UserData::from_json(&body) {
+                let user = User { id: "u".into(), meta: Meta::new(Timestamp::from_unix_millis(0)), data: parsed.data };
+                let reparsed = UserData::from_json(&user.to_json("https://x")).unwrap().data;
+                prop_assert_eq!(reparsed, user.data);
+            }
+            let _ = crate::resource::GroupData::from_json(&body);
+        }
+    }
+}
