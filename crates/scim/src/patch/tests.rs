@@ -772,12 +772,12 @@ mod properties {
     proptest! {
         #[test]
         fn user_patches_never_panic_and_results_round_trip(body in arb_request()) {
-            if let Ok(request) = PatchRequest::parse(&body) {
-                if let Ok(out) = apply_user_patch(&alice(), &request) {
-                    prop_assert!(!out.data.user_name().is_empty());
-                    let reparsed = UserData::from_json(&out.to_json("https://x")).unwrap().data;
-                    prop_assert_eq!(reparsed, out.data);
-                }
+            if let Ok(request) = PatchRequest::parse(&body)
+                && let Ok(out) = apply_user_patch(&alice(), &request)
+            {
+                prop_assert!(!out.data.user_name().is_empty());
+                let reparsed = UserData::from_json(&out.to_json("https://x")).unwrap().data;
+                prop_assert_eq!(reparsed, out.data);
             }
         }
 
