@@ -490,7 +490,7 @@ const MEMBER_SUBS: &[AttributeDef] = &[
         .case_exact()
         .immutable(),
     AttributeDef::reference("$ref", &["User", "Group"], "URI of the member resource.").immutable(),
-    AttributeDef::string("display", "Name of the member.").read_only(),
+    AttributeDef::string("display", "Name of the member, as the client sent it."),
     AttributeDef::string("type", "Kind of member.")
         .canonical(&["User", "Group"])
         .immutable(),
