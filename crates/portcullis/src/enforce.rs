@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
-use portcullis_core::{Evaluation, Facts, Identity, Outcome, evaluate};
+use portcullis_core::{Evaluation, Facts, Identity, Outcome, decide, evaluate};
 use portcullis_store::AuthLogRecord;
 use uuid::Uuid;
 
@@ -136,12 +136,16 @@ pub async fn admit(
         };
         let mut f = facts(ctx, None);
         f.service_token = Some(token_id);
-        let evaluation = evaluate(&app.policies, &f, &gw.snapshot.load().catalog);
-        return match evaluation.outcome {
+        let catalog = gw.snapshot.load().catalog.clone();
+        // The verdict alone on the hot path; the explanation only for a refusal.
+        return match decide(&app.policies, &f, &catalog).outcome {
             Outcome::ServiceAuth | Outcome::Bypass => Admission::Admit,
-            _ => Admission::Refuse(
-                non_identity_denied(gw, app, ctx, headers, None, &evaluation).await,
-            ),
+            _ => {
+                let evaluation = evaluate(&app.policies, &f, &catalog);
+                Admission::Refuse(
+                    non_identity_denied(gw, app, ctx, headers, None, &evaluation).await,
+                )
+            }
         };
     }
     if !app.has_request_rules {
@@ -150,18 +154,15 @@ pub async fn admit(
     let Some(identity) = session_identity(gw, &claims.identity_nonce).await else {
         return Admission::AsIfNoToken;
     };
-    let evaluation = evaluate(
-        &app.policies,
-        &facts(ctx, Some(&identity)),
-        &gw.snapshot.load().catalog,
-    );
-    if evaluation.allowed() {
-        Admission::Admit
-    } else {
-        Admission::Refuse(
-            non_identity_denied(gw, app, ctx, headers, Some(&claims.email), &evaluation).await,
-        )
+    let f = facts(ctx, Some(&identity));
+    let catalog = gw.snapshot.load().catalog.clone();
+    if decide(&app.policies, &f, &catalog).outcome.allowed() {
+        return Admission::Admit;
     }
+    let evaluation = evaluate(&app.policies, &f, &catalog);
+    Admission::Refuse(
+        non_identity_denied(gw, app, ctx, headers, Some(&claims.email), &evaluation).await,
+    )
 }
 
 /// A request without a usable token: Bypass and Service Auth policies may let it in before
@@ -209,6 +210,9 @@ pub async fn without_token(
                 proxy::forward(gw, app, ctx, req, None).await
             }
         },
+        // Nothing let the request in and the app takes service tokens: ask for credentials (or
+        // a login) rather than showing a refusal that a credential would have avoided.
+        Outcome::DefaultDeny if app.has_service_auth => login_or_401(gw, app, ctx, &req),
         Outcome::Deny | Outcome::DefaultDeny => {
             let headers = req.headers().clone();
             let client_id = service.as_ref().map(|s| s.client_id.as_str());

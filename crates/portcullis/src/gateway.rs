@@ -98,6 +98,9 @@ pub struct App {
     /// Whether the app has an Allow policy: only then may a token minted from a service token be
     /// reused instead of presenting the credentials on every request.
     pub has_allow_policy: bool,
+    /// Whether the app has a Service Auth policy: a request that no policy lets in is then
+    /// answered like a missing credential (login or 401), not with the non-identity page.
+    pub has_service_auth: bool,
 }
 
 impl App {
@@ -441,6 +444,40 @@ impl Gateway {
         Ok(())
     }
 
+    /// Revokes a user (every session, re-login blocked for a minute) and applies it to this
+    /// node before returning, so the very next request is refused.
+    pub async fn revoke_user(&self, who: &str) -> Result<u64, crate::registry::RegistryError> {
+        let (_, ended) =
+            crate::registry::revoke_user(self.store.as_ref(), who, self.clock.now()).await?;
+        self.resync().await;
+        Ok(ended)
+    }
+
+    /// Removes a user (seat freed, sessions ended), applied to this node before returning.
+    pub async fn remove_user(&self, who: &str) -> Result<u64, crate::registry::RegistryError> {
+        let (_, ended) =
+            crate::registry::remove_user(self.store.as_ref(), who, self.clock.now()).await?;
+        self.resync().await;
+        Ok(ended)
+    }
+
+    /// Ends one session, applied to this node before returning.
+    pub async fn revoke_session(&self, id: &str) -> Result<(), crate::registry::RegistryError> {
+        crate::registry::revoke_session(self.store.as_ref(), id, self.clock.now()).await?;
+        self.resync().await;
+        Ok(())
+    }
+
+    /// Refuses every token of the application issued until now, applied to this node before
+    /// returning.
+    pub async fn revoke_app_tokens(&self, app: &str) -> Result<(), crate::registry::RegistryError> {
+        let now = self.clock.now();
+        let id = crate::registry::revoke_app_tokens(self.store.as_ref(), app, now).await?;
+        self.revoked.revoke_app(id, now);
+        self.service_assertions.clear();
+        Ok(())
+    }
+
     /// The team domain URL of a path.
     pub fn team_url(&self, path: &str) -> String {
         format!("{}{path}", self.server.team_url)
@@ -540,6 +577,10 @@ async fn record_app(
             .iter()
             .any(|p| matches!(p.decision, Decision::Bypass | Decision::NonIdentity));
     let has_allow_policy = app.policies.iter().any(|p| p.decision == Decision::Allow);
+    let has_service_auth = app
+        .policies
+        .iter()
+        .any(|p| p.decision == Decision::NonIdentity);
     Ok(App {
         id,
         name: app.name,
@@ -568,6 +609,7 @@ async fn record_app(
         has_request_rules,
         decides_before_login,
         has_allow_policy,
+        has_service_auth,
     })
 }
 

@@ -30,10 +30,17 @@ pub struct Options {
     pub policies: String,
     /// Extra TOML lines for the application table.
     pub app_extra: String,
+    /// A path for the application's domain (e.g. `/echo/*`); every path when empty.
+    pub app_path: String,
     /// Log in automatically as this demo user.
     pub auto_login: Option<String>,
     /// Declare a second login method with this name (same demo IdP behind it).
     pub second_idp: Option<String>,
+    /// Extra TOML lines for the `[server]` table.
+    pub server_extra: String,
+    /// Extra top-level TOML (tables such as `[organization]`, `[[rule_groups]]`, `[[lists]]`,
+    /// `[[policies]]`), placed after the application.
+    pub top_extra: String,
 }
 
 impl Default for Options {
@@ -47,8 +54,11 @@ impl Default for Options {
             token_endpoint_auth_method: None,
             policies: r#"[{ name = "staff", decision = "allow", include = [{ email_domain = { domain = "example.com" } }] }]"#.into(),
             app_extra: String::new(),
+            app_path: String::new(),
             auto_login: Some("alice".into()),
             second_idp: None,
+            server_extra: String::new(),
+            top_extra: String::new(),
         }
     }
 }
@@ -125,6 +135,7 @@ impl TestGateway {
 team_domain = "{TEAM}"
 public_url = "http://{TEAM}:{port}"
 data_dir = "{data_dir}"
+{server_extra}
 
 [[identity_providers]]
 name = "Test IdP"
@@ -134,14 +145,19 @@ config = {{ {idp_config} }}
 {second_idp}
 [[applications]]
 name = "whoami"
-domain = "{APP}"
+domain = "{APP}{app_path}"
 origin = "http://{origin_addr}"
 policies = {policies}
 {app_extra}
+
+{top_extra}
 "#,
             data_dir = data_dir.display(),
             policies = opts.policies,
             app_extra = opts.app_extra,
+            app_path = opts.app_path,
+            server_extra = opts.server_extra,
+            top_extra = opts.top_extra,
         );
         let config = Config::from_raw(Config::parse_toml(&toml, "test").unwrap(), &[]).unwrap();
         let running = start_on(config, Some(gw_listener)).await.unwrap();
@@ -191,6 +207,50 @@ policies = {policies}
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap()
+    }
+
+    /// A browser with a cookie jar that does not follow redirects, to look at each step.
+    pub fn stepping_browser(&self) -> reqwest::Client {
+        self.client_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A browser (cookie jar, HTML) that sends these extra headers on every request.
+    pub fn browser_with(&self, headers: &[(&'static str, &str)]) -> reqwest::Client {
+        let mut map = reqwest::header::HeaderMap::new();
+        map.insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("text/html"),
+        );
+        for (name, value) in headers {
+            map.insert(
+                *name,
+                reqwest::header::HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        self.client_builder().default_headers(map).build().unwrap()
+    }
+
+    /// Creates a service token in the gateway's store and waits until the gateway has loaded
+    /// it; returns (client id, client secret, token id).
+    pub async fn service_token(&self, name: &str) -> (String, String, uuid::Uuid) {
+        let gw = self.gateway();
+        let issued = portcullis::service_tokens::create(
+            gw.store.as_ref(),
+            name,
+            portcullis::service_tokens::Lifetime::For(portcullis::service_tokens::DEFAULT_DURATION),
+            gw.clock.now(),
+        )
+        .await
+        .unwrap();
+        gw.resync().await;
+        (
+            issued.record.client_id,
+            issued.client_secret,
+            issued.record.id,
+        )
     }
 
     fn client_builder(&self) -> reqwest::ClientBuilder {

@@ -977,3 +977,653 @@ fn uuid_like() -> String {
             .as_nanos()
     )
 }
+
+// ---------------------------------------------------------------------------------------------
+// Access policies, service tokens, sessions, revocation, seats.
+
+const EVERYONE_ALLOWED: &str =
+    r#"[{ name = "everyone", decision = "allow", include = [{ everyone = {} }] }]"#;
+
+async fn echo_with(
+    gw: &TestGateway,
+    headers: &[(&str, &str)],
+    path: &str,
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = gw.raw_client().get(gw.url(APP, path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+async fn auth_logs(gw: &TestGateway) -> Vec<portcullis_store::AuthLogRecord> {
+    gw.gateway()
+        .store
+        .list_auth_logs(&Default::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn bypass_lets_requests_through_without_identity_and_unlogged() {
+    let gw = TestGateway::start(Options {
+        policies: r#"[{ name = "public", decision = "bypass", include = [{ everyone = {} }] }]"#
+            .into(),
+        ..Options::default()
+    })
+    .await;
+    let (status, _, echo) = echo_with(
+        &gw,
+        &[("cf-access-authenticated-user-email", "ceo@example.com")],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        echo["headers"].get("cf-access-jwt-assertion").is_none(),
+        "{echo}"
+    );
+    assert!(
+        echo["headers"]
+            .get("cf-access-authenticated-user-email")
+            .is_none(),
+        "spoofed header stripped: {echo}"
+    );
+    assert!(auth_logs(&gw).await.is_empty(), "Bypass is not logged");
+}
+
+#[tokio::test]
+async fn service_auth_runs_before_block_as_cloudflare_orders_it() {
+    // Written order: Block everyone, then Service Auth. Service Auth is examined first.
+    let policies = r#"[
+        { name = "nobody", decision = "deny", include = [{ everyone = {} }] },
+        { name = "machines", decision = "non_identity", include = [{ any_valid_service_token = {} }] },
+    ]"#;
+    let gw = TestGateway::start(Options {
+        policies: policies.into(),
+        ..Options::default()
+    })
+    .await;
+    let (id, secret, _) = gw.service_token("ci").await;
+    let (status, headers, echo) = echo_with(
+        &gw,
+        &[
+            ("cf-access-client-id", &id),
+            ("cf-access-client-secret", &secret),
+        ],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(status, 200, "{echo}");
+    let claims = verify_assertion(&gw, &echo).await;
+    assert_eq!(claims["common_name"], json!(id));
+    assert_eq!(claims["sub"], "");
+    assert!(
+        echo["headers"].get("cf-access-client-secret").is_none(),
+        "credentials never reach the origin"
+    );
+    assert!(
+        echo["headers"]
+            .get("cf-access-authenticated-user-email")
+            .is_none()
+    );
+    assert!(
+        headers.get("set-cookie").is_none(),
+        "no Allow policy: no reusable cookie"
+    );
+
+    // Without credentials the Block policy decides, before any login: 403 with the AUD.
+    let (status, _, body) = echo_with(&gw, &[], "/echo/x").await;
+    assert_eq!(status, 403);
+    assert_eq!(body["aud"], json!(aud(&gw)));
+    // A wrong secret is refused and logged.
+    let (status, _, _) = echo_with(
+        &gw,
+        &[
+            ("cf-access-client-id", &id),
+            ("cf-access-client-secret", "wrong"),
+        ],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(status, 403);
+    let logs = auth_logs(&gw).await;
+    assert!(
+        logs.iter()
+            .any(|l| l.connection == "service_token" && l.allowed)
+    );
+    assert!(
+        logs.iter().any(|l| !l.allowed
+            && l.reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("wrong service token secret")),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test]
+async fn service_tokens_on_every_request_when_only_service_auth() {
+    let gw = TestGateway::start(Options {
+        policies: r#"[{ name = "machines", decision = "non_identity", include = [{ any_valid_service_token = {} }] }]"#.into(),
+        app_extra: "service_auth_401_redirect = true\nread_service_tokens_from_header = \"Authorization\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let (id, secret, token_id) = gw.service_token("ci").await;
+    let (status, _, echo) = echo_with(
+        &gw,
+        &[
+            ("cf-access-client-id", &id),
+            ("cf-access-client-secret", &secret),
+        ],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let assertion = echo["headers"]["cf-access-jwt-assertion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The minted token alone does not work: this app has no Allow policy.
+    let (status, _, _) = echo_with(&gw, &[("cf-access-token", &assertion)], "/echo/x").await;
+    assert_eq!(
+        status, 401,
+        "service_auth_401_redirect: 401, not a login redirect"
+    );
+    let (status, _, _) = echo_with(&gw, &[("accept", "text/html")], "/echo/x").await;
+    assert_eq!(status, 401, "even browsers get 401");
+    // One JSON header carrying both values, as the app asks.
+    let json_header =
+        format!(r#"{{"cf-access-client-id":"{id}","cf-access-client-secret":"{secret}"}}"#);
+    let (status, _, echo) = echo_with(&gw, &[("authorization", &json_header)], "/echo/x").await;
+    assert_eq!(status, 200);
+    assert!(
+        echo["headers"].get("authorization").is_none(),
+        "the credentials header is removed"
+    );
+    // Disabled: refused on the very next request.
+    portcullis::service_tokens::set_enabled(gw.gateway().store.as_ref(), token_id, false, 0)
+        .await
+        .unwrap();
+    gw.gateway().resync().await;
+    let (status, _, _) = echo_with(
+        &gw,
+        &[
+            ("cf-access-client-id", &id),
+            ("cf-access-client-secret", &secret),
+        ],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn service_token_is_exchanged_for_a_reusable_token_when_the_app_has_an_allow_policy() {
+    let policies = r#"[
+        { name = "staff", decision = "allow", include = [{ email_domain = { domain = "example.com" } }] },
+        { name = "machines", decision = "non_identity", include = [{ any_valid_service_token = {} }] },
+    ]"#;
+    let gw = TestGateway::start(Options {
+        policies: policies.into(),
+        ..Options::default()
+    })
+    .await;
+    let (id, secret, token_id) = gw.service_token("ci").await;
+    let (status, headers, _) = echo_with(
+        &gw,
+        &[
+            ("cf-access-client-id", &id),
+            ("cf-access-client-secret", &secret),
+        ],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    let token = cookie
+        .strip_prefix("CF_Authorization=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap()
+        .to_owned();
+    let (status, _, echo) = echo_with(&gw, &[("cf-access-token", &token)], "/echo/x").await;
+    assert_eq!(status, 200, "the exchanged token is reusable");
+    assert_eq!(verify_assertion(&gw, &echo).await["common_name"], json!(id));
+    // Deleting the service token stops its exchanged tokens at once.
+    gw.gateway()
+        .store
+        .delete_service_token(token_id)
+        .await
+        .unwrap();
+    gw.gateway().resync().await;
+    let (status, _, _) = echo_with(&gw, &[("cf-access-token", &token)], "/echo/x").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn app_session_expiry_remints_silently_from_the_global_session() {
+    let policies = r#"[{ name = "staff", decision = "allow", session_duration = "10m", include = [{ email_domain = { domain = "example.com" } }] }]"#;
+    let gw = TestGateway::start(Options {
+        policies: policies.into(),
+        ..Options::default()
+    })
+    .await;
+    let browser = gw.browser();
+    let first = gw
+        .login(&browser, "/echo/a")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let first_claims = verify_assertion(&gw, &first).await;
+    assert_eq!(
+        first_claims["exp"].as_i64().unwrap() - first_claims["iat"].as_i64().unwrap(),
+        600,
+        "the policy's session duration sets the app token's lifetime"
+    );
+    gw.gateway().clock.advance(Duration::from_secs(11 * 60));
+    gw.idp.set_auto_login(None).unwrap();
+    // The IdP would now ask for a password: a 200 proves the global session re-minted the token.
+    let resp = gw.login(&browser, "/echo/b").await;
+    assert_eq!(resp.status(), 200, "{}", resp.url());
+    let second = resp.json::<Value>().await.unwrap();
+    let second_claims = verify_assertion(&gw, &second).await;
+    assert!(second_claims["iat"].as_i64() > first_claims["iat"].as_i64());
+    assert_eq!(
+        second_claims["identity_nonce"],
+        first_claims["identity_nonce"]
+    );
+}
+
+#[tokio::test]
+async fn binding_cookie_is_required_and_never_forwarded() {
+    let gw = TestGateway::start(Options {
+        app_extra: "enable_binding_cookie = true".into(),
+        ..Options::default()
+    })
+    .await;
+    let browser = gw.browser();
+    let echo: Value = gw.login(&browser, "/echo/x").await.json().await.unwrap();
+    let cookie_header = echo["headers"]["cookie"].as_str().unwrap_or_default();
+    assert!(
+        cookie_header.contains("CF_Authorization="),
+        "{cookie_header}"
+    );
+    assert!(
+        !cookie_header.contains("CF_Binding"),
+        "binding cookie stripped: {cookie_header}"
+    );
+    let token = echo["headers"]["cf-access-jwt-assertion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = echo_with(&gw, &[("cf-access-token", &token)], "/echo/x").await;
+    assert_eq!(status, 401, "a token without its binding cookie is refused");
+    let forged = format!("CF_Authorization={token}; CF_Binding=AAAA");
+    let (status, _, _) = echo_with(&gw, &[("cookie", &forged)], "/echo/x").await;
+    assert_eq!(status, 401, "a wrong binding cookie is refused");
+    let resp = browser.get(gw.url(APP, "/echo/y")).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "the browser holds both cookies");
+}
+
+/// Follows the login redirects by hand and returns the `Set-Cookie` values of the app domain's
+/// `authorized` answer.
+async fn app_cookies_set_at_login(gw: &TestGateway, path: &str) -> Vec<String> {
+    let client = gw.stepping_browser();
+    let mut url = gw.url(APP, path);
+    for _ in 0..10 {
+        let resp = client
+            .get(&url)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        let Some(location) = resp.headers().get("location") else {
+            break;
+        };
+        if url.contains("/cdn-cgi/access/authorized?") {
+            return resp
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+        }
+        url = location.to_str().unwrap().to_owned();
+    }
+    panic!("login did not pass through the authorized endpoint");
+}
+
+#[tokio::test]
+async fn cookie_path_same_site_and_http_only_follow_the_app_settings() {
+    let gw = TestGateway::start(Options {
+        app_path: "/echo/*".into(),
+        app_extra: "path_cookie_attribute = true\nsame_site_cookie_attribute = \"strict\"\nhttp_only_cookie_attribute = false\nenable_binding_cookie = true".into(),
+        ..Options::default()
+    })
+    .await;
+    let cookies = app_cookies_set_at_login(&gw, "/echo/x").await;
+    let auth = cookies
+        .iter()
+        .find(|c| c.starts_with("CF_Authorization="))
+        .unwrap();
+    assert!(
+        auth.contains("; Path=/echo;") && auth.contains("SameSite=Strict"),
+        "{auth}"
+    );
+    assert!(!auth.contains("HttpOnly"), "{auth}");
+    let binding = cookies
+        .iter()
+        .find(|c| c.starts_with("CF_Binding="))
+        .unwrap();
+    assert!(
+        binding.contains("HttpOnly") && binding.contains("; Path=/echo;"),
+        "{binding}"
+    );
+
+    let text = format!(
+        "[server]\nteam_domain = \"auth.localhost\"\ndata_dir = \"/tmp/unused\"\n\
+         [[identity_providers]]\nname = \"x\"\ntype = \"oidc\"\n\
+         config = {{ client_id = \"c\", client_secret = \"s\", discovery_url = \"http://127.0.0.1:1/d\" }}\n\
+         [[applications]]\nname = \"a\"\ndomain = \"{APP}\"\norigin = \"http://127.0.0.1:1\"\n\
+         path_cookie_attribute = true\n\
+         policies = [{{ name = \"p\", decision = \"allow\", include = [{{ everyone = {{}} }}] }}]\n"
+    );
+    let err =
+        portcullis::Config::from_raw(portcullis::Config::parse_toml(&text, "t").unwrap(), &[])
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("path_cookie_attribute"),
+        "an app without a path cannot scope: {err}"
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_user_stops_the_next_request_and_blocks_relogin_for_a_minute() {
+    let gw = TestGateway::start(Options::default()).await;
+    let token = gw.app_token().await;
+    let (status, _, _) = echo_with(&gw, &[("cf-access-token", &token)], "/echo/x").await;
+    assert_eq!(status, 200);
+    let ended = gw.gateway().revoke_user("alice@example.com").await.unwrap();
+    assert_eq!(ended, 1);
+    let (status, _, _) = echo_with(&gw, &[("cf-access-token", &token)], "/echo/x").await;
+    assert_eq!(status, 401, "refused on the very next request");
+    let resp = gw.login(&gw.browser(), "/").await;
+    assert_eq!(resp.status(), 403);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("cannot sign in again for"), "{page}");
+    gw.gateway().clock.advance(Duration::from_secs(61));
+    gw.idp.advance_clock(Duration::from_secs(61));
+    assert_eq!(
+        gw.login(&gw.browser(), "/").await.status(),
+        200,
+        "after a minute, login works"
+    );
+}
+
+#[tokio::test]
+async fn revoking_one_session_or_an_apps_tokens() {
+    let gw = TestGateway::start(Options::default()).await;
+    let first = gw.app_token().await;
+    let second = gw.app_token().await;
+    let nonce = |t: &str| {
+        let payload = t.split('.').nth(1).unwrap();
+        let bytes = base64_url_decode(payload);
+        serde_json::from_slice::<Value>(&bytes).unwrap()["identity_nonce"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    gw.gateway().revoke_session(&nonce(&first)).await.unwrap();
+    assert_eq!(
+        echo_with(&gw, &[("cf-access-token", &first)], "/echo/x")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        echo_with(&gw, &[("cf-access-token", &second)], "/echo/x")
+            .await
+            .0,
+        200,
+        "other sessions live on"
+    );
+    gw.gateway().revoke_app_tokens("whoami").await.unwrap();
+    assert_eq!(
+        echo_with(&gw, &[("cf-access-token", &second)], "/echo/x")
+            .await
+            .0,
+        401
+    );
+    // Users with a valid global session get a new token, since the IdP still vouches for them.
+    gw.gateway().clock.advance(Duration::from_secs(1));
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200);
+}
+
+fn base64_url_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn seat_limit_refuses_new_users_until_a_seat_is_freed() {
+    let gw = TestGateway::start(Options {
+        policies: EVERYONE_ALLOWED.into(),
+        top_extra: "[organization]\nname = \"Acme\"\nseat_limit = 1".into(),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200);
+    gw.idp.set_auto_login(Some("bob")).unwrap();
+    let resp = gw.login(&gw.browser(), "/").await;
+    assert_eq!(resp.status(), 403);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("used all of its seats") && page.contains("Acme"),
+        "{page}"
+    );
+    let bob = gw
+        .gateway()
+        .store
+        .find_user_by_email("bob@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!bob.seat, "the registry knows bob, without a seat");
+    gw.gateway().remove_user("alice@example.com").await.unwrap();
+    assert_eq!(
+        gw.login(&gw.browser(), "/").await.status(),
+        200,
+        "alice's seat went to bob"
+    );
+}
+
+#[tokio::test]
+async fn cors_preflight_is_answered_bypassed_or_refused() {
+    let preflight = |gw: &TestGateway, origin: &'static str| {
+        gw.raw_client()
+            .request(reqwest::Method::OPTIONS, gw.url(APP, "/echo/api"))
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "x-custom")
+            .send()
+    };
+    let answered = TestGateway::start(Options {
+        app_extra: "cors_headers = { allowed_origins = [\"https://spa.example.com\"], allow_all_methods = true, allow_all_headers = true, allow_credentials = true, max_age = 600 }".into(),
+        ..Options::default()
+    })
+    .await;
+    let r = preflight(&answered, "https://spa.example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://spa.example.com"
+    );
+    assert_eq!(r.headers()["access-control-allow-methods"], "PUT");
+    assert_eq!(r.headers()["access-control-allow-headers"], "x-custom");
+    assert_eq!(r.headers()["access-control-allow-credentials"], "true");
+    assert_eq!(r.headers()["access-control-max-age"], "600");
+    let r = preflight(&answered, "https://evil.example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let bypassed = TestGateway::start(Options {
+        app_extra: "options_preflight_bypass = true".into(),
+        ..Options::default()
+    })
+    .await;
+    let r = preflight(&bypassed, "https://spa.example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["method"],
+        "OPTIONS",
+        "reached the origin"
+    );
+
+    let plain = TestGateway::start(Options::default()).await;
+    let r = preflight(&plain, "https://spa.example.com").await.unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "without CORS settings a preflight is unauthenticated"
+    );
+}
+
+#[tokio::test]
+async fn country_and_address_rules_are_checked_on_every_request() {
+    let policies = r#"[{ name = "staff in the US", decision = "allow", include = [{ email_domain = { domain = "example.com" } }], require = [{ geo = { country_code = "US" } }] }]"#;
+    let gw = TestGateway::start(Options {
+        policies: policies.into(),
+        server_extra: "country_header = \"CF-IPCountry\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let us = gw.browser_with(&[("cf-ipcountry", "us")]);
+    let echo: Value = gw.login(&us, "/echo/x").await.json().await.unwrap();
+    let token = echo["headers"]["cf-access-jwt-assertion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(verify_assertion(&gw, &echo).await["country"], "US");
+    let (status, _, _) = echo_with(
+        &gw,
+        &[("cf-access-token", &token), ("cf-ipcountry", "US")],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, body) = echo_with(
+        &gw,
+        &[("cf-access-token", &token), ("cf-ipcountry", "DE")],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "the same token from another country is refused"
+    );
+    assert_eq!(body["aud"], json!(aud(&gw)));
+    let logs = auth_logs(&gw).await;
+    assert!(
+        logs.iter().any(|l| !l.allowed
+            && l.country.as_deref() == Some("DE")
+            && l.reason.as_deref().unwrap_or("").contains("geo")),
+        "{logs:?}"
+    );
+
+    // A Block on the loopback range refuses before any login, with the non-identity page.
+    let blocked = TestGateway::start(Options {
+        policies: r#"[
+            { name = "no loopback", decision = "deny", include = [{ ip = { ip = "127.0.0.0/8" } }] },
+            { name = "staff", decision = "allow", include = [{ email_domain = { domain = "example.com" } }] },
+        ]"#.into(),
+        app_extra: "custom_non_identity_deny_url = \"https://example.com/why\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let r = blocked
+        .raw_client()
+        .get(blocked.url(APP, "/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "https://example.com/why");
+}
+
+#[tokio::test]
+async fn rule_groups_lists_and_reusable_policies() {
+    let top = r#"
+[[lists]]
+id = "engineers"
+name = "Engineers"
+type = "email"
+items = ["alice@example.com"]
+
+[[rule_groups]]
+id = "eng"
+name = "Engineering"
+include = [{ email_list = { id = "engineers" } }]
+require = [{ auth_method = { auth_method = "pwd" } }]
+
+[[policies]]
+id = "eng-only"
+name = "engineering"
+decision = "allow"
+include = [{ group = { id = "eng" } }]
+"#;
+    let gw = TestGateway::start(Options {
+        policies: r#"[{ id = "eng-only" }]"#.into(),
+        top_extra: top.into(),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(
+        gw.login(&gw.browser(), "/").await.status(),
+        200,
+        "alice is in the list and used a password"
+    );
+    gw.idp.set_auto_login(Some("bob")).unwrap();
+    let resp = gw.login(&gw.browser(), "/").await;
+    assert_eq!(resp.status(), 403);
+    let logs = auth_logs(&gw).await;
+    let denied = logs.iter().find(|l| !l.allowed).unwrap();
+    let reason = denied.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("engineering") && reason.contains("email_list"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn login_page_shows_the_organization() {
+    let gw = TestGateway::start(Options {
+        second_idp: Some("Backup IdP".into()),
+        top_extra: "[organization]\nname = \"Acme Corp\"\n[organization.login_design]\nbackground_color = \"#0b1f3a\"\nfooter_text = \"Help: it@acme.example\"".into(),
+        ..Options::default()
+    })
+    .await;
+    let page = gw.login(&gw.browser(), "/").await.text().await.unwrap();
+    assert!(
+        page.contains("Acme Corp") && page.contains("#0b1f3a") && page.contains("it@acme.example"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("http://") || !page.contains("<link"),
+        "no external assets"
+    );
+}
