@@ -4,6 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// SCIM scenarios live in their own file of the same binary.
+#[path = "gateway/scim.rs"]
+mod scim;
+
 use std::sync::Arc;
 use std::time::Duration;
 

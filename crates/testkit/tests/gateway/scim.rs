@@ -1,0 +1,1 @@
+//! SCIM provisioning scenarios (part of the one integration binary, `tests/gateway.rs`).
