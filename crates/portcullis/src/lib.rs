@@ -21,6 +21,7 @@ pub mod run;
 pub mod seal;
 pub mod server;
 pub mod service_tokens;
+pub mod tester;
 pub mod tokens;
 
 pub use config::Config;
