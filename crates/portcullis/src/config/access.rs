@@ -488,4 +488,31 @@ mod tests {
         assert!(ok.allows_origin("https://app.example.com"));
         assert!(!ok.allows_origin("https://evil.example.com"));
     }
+
+    /// The README's TOML examples are real: the complete example, then the reusable-objects
+    /// example added to it, load without error.
+    #[test]
+    fn readme_examples_load() {
+        let readme = include_str!("../../../../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .collect();
+        assert!(blocks.len() >= 2, "README lost its TOML examples");
+        let combined = blocks.join("\n");
+        let raw = crate::Config::parse_toml(&combined, "README.md").unwrap();
+        let config = crate::Config::from_raw(raw, &[]).unwrap();
+        let grafana = config
+            .applications
+            .iter()
+            .find(|a| a.name == "grafana")
+            .unwrap();
+        let names: Vec<&str> = grafana.policies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["CI", "Engineers with MFA"],
+            "precedence orders the policies"
+        );
+    }
 }
