@@ -248,23 +248,27 @@ async fn service_auth(
     service: &Authenticated,
     evaluation: &Evaluation,
 ) -> Response<Body> {
-    let verified = match service_assertion(gw, app, service, evaluation) {
+    let (verified, minted) = match service_assertion(gw, app, service, evaluation) {
         Ok(v) => v,
         Err(error) => {
             tracing::error!(request_id = %ctx.request_id, %error, "cannot sign a service token assertion");
             return respond::failure(&Failure::Internal, false, &ctx.request_id);
         }
     };
-    log_decision(
-        gw,
-        ctx,
-        app,
-        None,
-        Some(&service.client_id),
-        true,
-        evaluation.to_string(),
-    )
-    .await;
+    // An authentication event is the issuance of a token, not every request that re-presents the
+    // credentials (clients of Service-Auth-only apps send them each time).
+    if minted {
+        log_decision(
+            gw,
+            ctx,
+            app,
+            None,
+            Some(&service.client_id),
+            true,
+            evaluation.to_string(),
+        )
+        .await;
+    }
     let now = gw.clock.now();
     let mut resp = proxy::forward(gw, app, ctx, req, Some(&verified)).await;
     if app.has_allow_policy {
@@ -295,12 +299,13 @@ async fn service_auth(
 
 /// The app token for a service token, re-signed only when the cached one nears its expiry
 /// (signing costs far more than a lookup, and headers-only clients call on every request).
+/// Also says whether it was minted now.
 fn service_assertion(
     gw: &Gateway,
     app: &App,
     service: &Authenticated,
     evaluation: &Evaluation,
-) -> Result<Arc<VerifiedApp>, String> {
+) -> Result<(Arc<VerifiedApp>, bool), String> {
     let now = gw.clock.now();
     let key = (app.id, service.id.0);
     if let Some(cached) = gw.service_assertions.get(&key)
@@ -310,7 +315,7 @@ fn service_assertion(
             .app_revoked_at(app.id)
             .is_none_or(|at| cached.claims.iat > at)
     {
-        return Ok(cached);
+        return Ok((cached, false));
     }
     let lifetime = evaluation
         .matched
@@ -339,7 +344,7 @@ fn service_assertion(
         .map_err(|e| e.to_string())?;
     let verified = Arc::new(VerifiedApp::new(&token, claims).map_err(|e| e.to_string())?);
     gw.service_assertions.insert(key, verified.clone());
-    Ok(verified)
+    Ok((verified, true))
 }
 
 /// Refuses a request on a non-identity rule (address, country, service token): the app's
@@ -410,9 +415,14 @@ async fn log_decision(
         service_token = service_client_id,
         "request decision"
     );
-    if let Err(error) = gw.store.insert_auth_log(&record).await {
-        tracing::error!(request_id = %ctx.request_id, %error, "cannot write the authentication log");
-    }
+    // Written in the background: the request does not wait for the database.
+    let store = gw.store.clone();
+    let request_id = ctx.request_id;
+    tokio::spawn(async move {
+        if let Err(error) = store.insert_auth_log(&record).await {
+            tracing::error!(%request_id, %error, "cannot write the authentication log");
+        }
+    });
 }
 
 /// Takes the service-token credentials out of the request (they must not reach the origin).

@@ -1012,6 +1012,22 @@ async fn auth_logs(gw: &TestGateway) -> Vec<portcullis_store::AuthLogRecord> {
         .unwrap()
 }
 
+/// The authentication log once a record matching `want` is in it (decisions taken on the request
+/// path are written in the background), failing after two seconds.
+async fn logs_with(
+    gw: &TestGateway,
+    want: impl Fn(&portcullis_store::AuthLogRecord) -> bool,
+) -> Vec<portcullis_store::AuthLogRecord> {
+    for _ in 0..40 {
+        let logs = auth_logs(gw).await;
+        if logs.iter().any(&want) {
+            return logs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no matching log record: {:?}", auth_logs(gw).await);
+}
+
 #[tokio::test]
 async fn bypass_lets_requests_through_without_identity_and_unlogged() {
     let gw = TestGateway::start(Options {
@@ -1095,7 +1111,13 @@ async fn service_auth_runs_before_block_as_cloudflare_orders_it() {
     )
     .await;
     assert_eq!(status, 403);
-    let logs = auth_logs(&gw).await;
+    let logs = logs_with(&gw, |l| {
+        l.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("wrong service token secret")
+    })
+    .await;
     assert!(
         logs.iter()
             .any(|l| l.connection == "service_token" && l.allowed)
@@ -1540,7 +1562,7 @@ async fn country_and_address_rules_are_checked_on_every_request() {
         "the same token from another country is refused"
     );
     assert_eq!(body["aud"], json!(aud(&gw)));
-    let logs = auth_logs(&gw).await;
+    let logs = logs_with(&gw, |l| l.country.as_deref() == Some("DE")).await;
     assert!(
         logs.iter().any(|l| !l.allowed
             && l.country.as_deref() == Some("DE")
