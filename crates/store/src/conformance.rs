@@ -21,8 +21,10 @@ use uuid::Uuid;
 
 use crate::{
     AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, LoginMethodRecord,
-    LoginRecord, MAX_AUTH_LOG_LIMIT, RevokedSession, ServiceTokenRecord, SessionRecord,
-    SigningKeyRecord, Store, StoreError, UniqueKey, UserRecord,
+    LoginRecord, MAX_AUTH_LOG_LIMIT, MAX_SCIM_LOG_LIMIT, RevokedSession, ScimGroupPatch,
+    ScimGroupPatched, ScimGroupRecord, ScimLogQuery, ScimLogRecord, ScimLookup, ScimMemberRecord,
+    ScimMembersStep, ScimUserRecord, ServiceTokenRecord, SessionRecord, SigningKeyRecord, Store,
+    StoreError, UniqueKey, UserRecord,
 };
 
 /// Generates one `#[tokio::test]` per conformance function. `$fresh` is an async fn returning a
@@ -35,7 +37,8 @@ macro_rules! conformance_tests {
             login_methods, applications, users_and_identities, concurrent_first_logins,
             sessions, session_revocation, signing_keys, auth_logs, auth_log_limit_cap, settings,
             stored_values_round_trip, seats, login_block, user_sessions, app_revocation,
-            service_tokens, generation);
+            service_tokens, generation, scim_provision_user, scim_users, scim_lookups,
+            scim_groups, scim_concurrent_member_adds, scim_logs);
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {
         $(
@@ -1258,4 +1261,665 @@ pub async fn durability(url: &str) {
         Some("acc-durable")
     );
     store.close().await;
+}
+
+// ----- SCIM provisioning -------------------------------------------------------------------------
+
+fn scim_user(idp: Uuid, id: &str, user_name: &str, emails: &[&str]) -> ScimUserRecord {
+    ScimUserRecord {
+        id: id.into(),
+        idp_id: idp,
+        user_name: user_name.into(),
+        external_id: Some(format!("ext-{id}")),
+        display_name: Some(format!("Name of {id}")),
+        emails: emails.iter().map(|e| e.to_string()).collect(),
+        active: true,
+        attributes: json!({"userName": user_name, "displayName": format!("Name of {id}")}),
+        registry_user_id: None,
+        created_ms: 1_000,
+        modified_ms: 1_000,
+        version: 1,
+    }
+}
+
+fn scim_group(idp: Uuid, id: &str, name: &str) -> ScimGroupRecord {
+    ScimGroupRecord {
+        id: id.into(),
+        idp_id: idp,
+        display_name: name.into(),
+        external_id: Some(format!("ext-{id}")),
+        created_ms: 1_000,
+        modified_ms: 1_000,
+        version: 1,
+    }
+}
+
+fn member(id: &str) -> ScimMemberRecord {
+    ScimMemberRecord {
+        value: id.into(),
+        display: None,
+        kind: None,
+    }
+}
+
+fn member_ids(members: &[ScimMemberRecord]) -> Vec<&str> {
+    members.iter().map(|m| m.value.as_str()).collect()
+}
+
+fn patched(result: ScimGroupPatched) -> (ScimGroupRecord, Vec<String>) {
+    match result {
+        ScimGroupPatched::Done {
+            group,
+            mut changed_members,
+        } => {
+            changed_members.sort();
+            (group, changed_members)
+        }
+        other => panic!("expected the patch to apply, got {other:?}"),
+    }
+}
+
+/// A SCIM-provisioned registry user exists before any login, has no seat, and is the very user
+/// a later login updates.
+pub async fn scim_provision_user(store: &dyn Store) {
+    let u = store
+        .provision_user("new@example.com", Some("New Person"), 5)
+        .await
+        .unwrap();
+    assert_eq!(u.email, "new@example.com");
+    assert_eq!(u.name.as_deref(), Some("New Person"));
+    assert!(!u.seat);
+    assert_eq!(u.last_login_at, None);
+    let again = store
+        .provision_user("new@example.com", Some("Other"), 6)
+        .await
+        .unwrap();
+    assert_eq!(again.id, u.id);
+    assert_eq!(again.name.as_deref(), Some("New Person"));
+    let logged_in = store
+        .record_login(&login("new@example.com", None, Uuid::new_v4(), 7))
+        .await
+        .unwrap();
+    assert_eq!(logged_in.id, u.id);
+    assert!(logged_in.seat);
+    assert_eq!(logged_in.last_login_at, Some(7));
+}
+
+/// SCIM users: insert, get, update with the version check, userName uniqueness per provider
+/// (case-insensitively), providers kept apart, paging, counting, delete.
+pub async fn scim_users(store: &dyn Store) {
+    let idp = Uuid::new_v4();
+    let other_idp = Uuid::new_v4();
+    let registry = store
+        .provision_user("ann@example.com", None, 1)
+        .await
+        .unwrap();
+    let mut ann = scim_user(idp, "u1", "Ann@Example.com", &["Ann@Example.com"]);
+    ann.registry_user_id = Some(registry.id);
+    store.insert_scim_user(&ann).await.unwrap();
+    ann.emails = vec!["ann@example.com".into()];
+    assert_eq!(
+        store.get_scim_user(idp, "u1").await.unwrap(),
+        Some(ann.clone())
+    );
+    assert_eq!(store.get_scim_user(other_idp, "u1").await.unwrap(), None);
+
+    let clash = scim_user(idp, "u2", "ann@EXAMPLE.com", &[]);
+    assert_eq!(
+        conflict(store.insert_scim_user(&clash).await),
+        UniqueKey::ScimUserName
+    );
+    assert_eq!(
+        conflict(
+            store
+                .insert_scim_user(&scim_user(idp, "u1", "x@example.com", &[]))
+                .await
+        ),
+        UniqueKey::ScimResourceId
+    );
+    // Another provider may use the same userName.
+    store
+        .insert_scim_user(&scim_user(other_idp, "o1", "ann@example.com", &[]))
+        .await
+        .unwrap();
+
+    let mut changed = ann.clone();
+    changed.active = false;
+    changed.version = 2;
+    changed.modified_ms = 2_000;
+    changed.emails = vec!["ann@example.com".into(), "ann.alt@example.com".into()];
+    assert!(store.update_scim_user(&changed).await.unwrap());
+    // A second writer that read version 1 loses instead of overwriting.
+    assert!(!store.update_scim_user(&changed).await.unwrap());
+    let stored = store.get_scim_user(idp, "u1").await.unwrap().unwrap();
+    assert!(!stored.active);
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.created_ms, 1_000);
+    assert_eq!(stored.modified_ms, 2_000);
+    assert_eq!(stored.emails, ["ann.alt@example.com", "ann@example.com"]);
+    assert_eq!(stored.registry_user_id, Some(registry.id));
+
+    store
+        .insert_scim_user(&scim_user(idp, "u2", "bob@example.com", &[]))
+        .await
+        .unwrap();
+    let mut rename = store.get_scim_user(idp, "u2").await.unwrap().unwrap();
+    rename.user_name = "ANN@example.com".into();
+    rename.version = 2;
+    assert!(matches!(
+        store.update_scim_user(&rename).await,
+        Err(StoreError::Conflict(UniqueKey::ScimUserName))
+    ));
+    assert!(
+        !store
+            .update_scim_user(&scim_user(idp, "nobody", "n@example.com", &[]))
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(store.count_scim_users(idp).await.unwrap(), 2);
+    assert_eq!(store.count_scim_users(other_idp).await.unwrap(), 1);
+    let page: Vec<String> = store
+        .list_scim_users(idp, 1, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(page, ["u2"]);
+    assert_eq!(store.list_scim_users(idp, 0, 1).await.unwrap().len(), 1);
+
+    let deleted = store.delete_scim_user(idp, "u1").await.unwrap().unwrap();
+    assert_eq!(deleted.id, "u1");
+    assert_eq!(store.delete_scim_user(idp, "u1").await.unwrap(), None);
+    assert_eq!(store.get_scim_user(idp, "u1").await.unwrap(), None);
+    // The registry user stays.
+    assert!(store.get_user(registry.id).await.unwrap().is_some());
+    // The userName is free again.
+    store
+        .insert_scim_user(&scim_user(idp, "u3", "ann@example.com", &[]))
+        .await
+        .unwrap();
+}
+
+/// Indexed lookups of SCIM users and groups: id and externalId exactly, userName, displayName
+/// and every email value case-insensitively, each within its provider.
+pub async fn scim_lookups(store: &dyn Store) {
+    let idp = Uuid::new_v4();
+    let other_idp = Uuid::new_v4();
+    store
+        .insert_scim_user(&scim_user(
+            idp,
+            "u1",
+            "Ann@Example.com",
+            &["Ann@Example.com", "a2@x.org"],
+        ))
+        .await
+        .unwrap();
+    store
+        .insert_scim_user(&scim_user(
+            idp,
+            "u2",
+            "bob@example.com",
+            &["bob@example.com"],
+        ))
+        .await
+        .unwrap();
+    store
+        .insert_scim_user(&scim_user(
+            other_idp,
+            "o1",
+            "ann@example.com",
+            &["ann@example.com"],
+        ))
+        .await
+        .unwrap();
+    let ids = |found: Vec<ScimUserRecord>| found.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    let find = |by: ScimLookup| async move { store.find_scim_users(idp, &by).await.unwrap() };
+    assert_eq!(
+        ids(find(ScimLookup::UserName("ANN@example.COM".into())).await),
+        ["u1"]
+    );
+    assert_eq!(
+        ids(find(ScimLookup::Email("A2@X.ORG".into())).await),
+        ["u1"]
+    );
+    assert_eq!(
+        ids(find(ScimLookup::Email("bob@example.com".into())).await),
+        ["u2"]
+    );
+    assert_eq!(
+        ids(find(ScimLookup::ExternalId("ext-u2".into())).await),
+        ["u2"]
+    );
+    assert!(
+        find(ScimLookup::ExternalId("EXT-U2".into()))
+            .await
+            .is_empty()
+    );
+    assert_eq!(ids(find(ScimLookup::Id("u1".into())).await), ["u1"]);
+    assert!(find(ScimLookup::Id("U1".into())).await.is_empty());
+    assert_eq!(
+        ids(find(ScimLookup::DisplayName("name OF u2".into())).await),
+        ["u2"]
+    );
+
+    store
+        .insert_scim_group(&scim_group(idp, "g1", "Engineering"), &[])
+        .await
+        .unwrap();
+    store
+        .insert_scim_group(&scim_group(other_idp, "g2", "Engineering"), &[])
+        .await
+        .unwrap();
+    let groups = |by: ScimLookup| async move {
+        store
+            .find_scim_groups(idp, &by)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        groups(ScimLookup::DisplayName("engineering".into())).await,
+        ["g1"]
+    );
+    assert_eq!(
+        groups(ScimLookup::ExternalId("ext-g1".into())).await,
+        ["g1"]
+    );
+    assert_eq!(groups(ScimLookup::Id("g1".into())).await, ["g1"]);
+    assert!(
+        groups(ScimLookup::UserName("engineering".into()))
+            .await
+            .is_empty()
+    );
+}
+
+/// Groups: create with members, displayName uniqueness, member steps (idempotent add, remove of
+/// listed ids only, remove all, replace), the version and If-Match check, rename, the groups of
+/// a member, deleting a user drops their memberships, deleting a group.
+pub async fn scim_groups(store: &dyn Store) {
+    let idp = Uuid::new_v4();
+    store
+        .insert_scim_group(&scim_group(idp, "g1", "Eng"), &[member("u1"), member("u2")])
+        .await
+        .unwrap();
+    assert_eq!(
+        conflict(
+            store
+                .insert_scim_group(&scim_group(idp, "g2", "ENG"), &[])
+                .await
+        ),
+        UniqueKey::ScimGroupName
+    );
+    store
+        .insert_scim_group(&scim_group(idp, "g2", "Ops"), &[member("u1")])
+        .await
+        .unwrap();
+    assert_eq!(store.count_scim_groups(idp).await.unwrap(), 2);
+    assert_eq!(store.list_scim_groups(idp, 0, 10).await.unwrap().len(), 2);
+    let members = store.list_scim_group_members("g1").await.unwrap();
+    assert_eq!(member_ids(&members), ["u1", "u2"]);
+
+    let patch = |members: Vec<ScimMembersStep>| ScimGroupPatch {
+        members,
+        at_ms: 5_000,
+        ..ScimGroupPatch::default()
+    };
+    // Adding an existing member changes nothing for it (JumpCloud repeats adds).
+    let (group, changed) = patched(
+        store
+            .patch_scim_group(
+                idp,
+                "g1",
+                &patch(vec![ScimMembersStep::Add(vec![member("u2"), member("u3")])]),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(changed, ["u3"]);
+    assert_eq!(group.version, 2);
+    assert_eq!(group.modified_ms, 5_000);
+    let (_, changed) = patched(
+        store
+            .patch_scim_group(
+                idp,
+                "g1",
+                &patch(vec![ScimMembersStep::Remove(vec![
+                    "u1".into(),
+                    "nobody".into(),
+                ])]),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(changed, ["u1"]);
+    assert_eq!(
+        member_ids(&store.list_scim_group_members("g1").await.unwrap()),
+        ["u2", "u3"]
+    );
+    let (_, changed) = patched(
+        store
+            .patch_scim_group(
+                idp,
+                "g1",
+                &patch(vec![ScimMembersStep::ReplaceAll(vec![
+                    member("u3"),
+                    member("u4"),
+                ])]),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(changed, ["u2", "u4"]);
+    // Add then remove in one request: no change for that member.
+    let (_, changed) = patched(
+        store
+            .patch_scim_group(
+                idp,
+                "g1",
+                &patch(vec![
+                    ScimMembersStep::Add(vec![member("u9")]),
+                    ScimMembersStep::Remove(vec!["u9".into()]),
+                ]),
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(changed.is_empty());
+
+    let stale = ScimGroupPatch {
+        display_name: Some("Renamed".into()),
+        expected_version: Some(1),
+        ..patch(vec![])
+    };
+    assert_eq!(
+        store.patch_scim_group(idp, "g1", &stale).await.unwrap(),
+        ScimGroupPatched::VersionMismatch
+    );
+    assert_eq!(
+        store
+            .patch_scim_group(Uuid::new_v4(), "g1", &stale)
+            .await
+            .unwrap(),
+        ScimGroupPatched::NotFound
+    );
+    let current = store.get_scim_group(idp, "g1").await.unwrap().unwrap();
+    let rename = ScimGroupPatch {
+        display_name: Some("Engineering".into()),
+        external_id: Some(None),
+        expected_version: Some(current.version),
+        ..patch(vec![])
+    };
+    let (group, changed) = patched(store.patch_scim_group(idp, "g1", &rename).await.unwrap());
+    assert!(changed.is_empty());
+    assert_eq!(group.display_name, "Engineering");
+    assert_eq!(group.external_id, None);
+    assert_eq!(group.version, current.version + 1);
+    let clash = ScimGroupPatch {
+        display_name: Some("ops".into()),
+        ..patch(vec![])
+    };
+    assert!(matches!(
+        store.patch_scim_group(idp, "g1", &clash).await,
+        Err(StoreError::Conflict(UniqueKey::ScimGroupName))
+    ));
+
+    let of_u3: Vec<String> = store
+        .scim_groups_of_member(idp, "u3")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.display_name)
+        .collect();
+    assert_eq!(of_u3, ["Engineering"]);
+    store
+        .insert_scim_user(&scim_user(idp, "u3", "u3@example.com", &[]))
+        .await
+        .unwrap();
+    let before = store
+        .get_scim_group(idp, "g1")
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    store.delete_scim_user(idp, "u3").await.unwrap().unwrap();
+    assert_eq!(
+        member_ids(&store.list_scim_group_members("g1").await.unwrap()),
+        ["u4"]
+    );
+    assert_eq!(
+        store
+            .get_scim_group(idp, "g1")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        before + 1
+    );
+
+    let (_, changed) = patched(
+        store
+            .patch_scim_group(idp, "g1", &patch(vec![ScimMembersStep::RemoveAll]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(changed, ["u4"]);
+    assert!(
+        store
+            .list_scim_group_members("g1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        store.delete_scim_group(idp, "g2").await.unwrap(),
+        Some(vec!["u1".to_string()])
+    );
+    assert_eq!(store.delete_scim_group(idp, "g2").await.unwrap(), None);
+    assert_eq!(store.get_scim_group(idp, "g2").await.unwrap(), None);
+    assert!(
+        store
+            .list_scim_group_members("g2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Concurrent member adds to one group (two PATCHes racing) lose nothing.
+pub async fn scim_concurrent_member_adds(store: &dyn Store) {
+    let idp = Uuid::new_v4();
+    store
+        .insert_scim_group(&scim_group(idp, "g", "Big"), &[])
+        .await
+        .unwrap();
+    let patches: Vec<ScimGroupPatch> = (0..8)
+        .map(|i| ScimGroupPatch {
+            members: vec![ScimMembersStep::Add(
+                (0..5).map(|j| member(&format!("u{i}-{j}"))).collect(),
+            )],
+            at_ms: 10,
+            ..ScimGroupPatch::default()
+        })
+        .collect();
+    let tasks = patches
+        .iter()
+        .map(|p| store.patch_scim_group(idp, "g", p))
+        .collect();
+    for result in futures_join_all(tasks).await {
+        patched(result.unwrap());
+    }
+    assert_eq!(store.list_scim_group_members("g").await.unwrap().len(), 40);
+    assert_eq!(
+        store
+            .get_scim_group(idp, "g")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        9
+    );
+}
+
+fn scim_log(idp: Uuid, at: i64, method: &str, success: bool) -> ScimLogRecord {
+    ScimLogRecord {
+        id: Uuid::new_v4(),
+        idp_id: idp,
+        logged_ms: at,
+        request_method: method.into(),
+        resource_type: "USER".into(),
+        user_email: Some("Ann@Example.com".into()),
+        group_name: None,
+        resource_id: Some("u1".into()),
+        external_id: Some("ext-1".into()),
+        success,
+        error_description: (!success).then(|| "userName is required".into()),
+        request_body: Some(json!({"userName": "ann@example.com"})),
+    }
+}
+
+/// The provisioning log: every filter, the time range, order, the cap, retention.
+pub async fn scim_logs(store: &dyn Store) {
+    let idp = Uuid::new_v4();
+    let other_idp = Uuid::new_v4();
+    let first = scim_log(idp, 100, "POST", true);
+    store.insert_scim_log(&first).await.unwrap();
+    assert_eq!(
+        conflict(store.insert_scim_log(&first).await),
+        UniqueKey::ScimLogId
+    );
+    store
+        .insert_scim_log(&scim_log(idp, 200, "PATCH", false))
+        .await
+        .unwrap();
+    let mut group = scim_log(idp, 300, "PATCH", true);
+    group.resource_type = "GROUP".into();
+    group.user_email = None;
+    group.group_name = Some("Engineering".into());
+    group.resource_id = Some("g1".into());
+    store.insert_scim_log(&group).await.unwrap();
+    store
+        .insert_scim_log(&scim_log(other_idp, 150, "POST", true))
+        .await
+        .unwrap();
+
+    let q = |f: fn(&mut ScimLogQuery)| {
+        let mut q = ScimLogQuery {
+            idp_id: Some(idp),
+            ..ScimLogQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let times =
+        |records: Vec<ScimLogRecord>| records.iter().map(|r| r.logged_ms).collect::<Vec<_>>();
+    assert_eq!(
+        times(store.list_scim_logs(&q(|_| {})).await.unwrap()),
+        [300, 200, 100]
+    );
+    let ascending = store
+        .list_scim_logs(&q(|q| q.descending = false))
+        .await
+        .unwrap();
+    assert_eq!(ascending[0], first);
+    assert_eq!(
+        times(
+            store
+                .list_scim_logs(&q(|q| q.success = Some(false)))
+                .await
+                .unwrap()
+        ),
+        [200]
+    );
+    let failed = store
+        .list_scim_logs(&q(|q| q.success = Some(false)))
+        .await
+        .unwrap();
+    assert_eq!(
+        failed[0].error_description.as_deref(),
+        Some("userName is required")
+    );
+    assert_eq!(
+        times(
+            store
+                .list_scim_logs(&q(|q| q.request_method = Some("PATCH".into())))
+                .await
+                .unwrap()
+        ),
+        [300, 200]
+    );
+    assert_eq!(
+        times(
+            store
+                .list_scim_logs(&q(|q| q.resource_type = Some("GROUP".into())))
+                .await
+                .unwrap()
+        ),
+        [300]
+    );
+    assert_eq!(
+        times(
+            store
+                .list_scim_logs(&q(|q| q.group_name = Some("engineering".into())))
+                .await
+                .unwrap()
+        ),
+        [300]
+    );
+    assert_eq!(
+        times(
+            store
+                .list_scim_logs(&q(|q| q.user_email = Some("ann@example.com".into())))
+                .await
+                .unwrap()
+        ),
+        [200, 100]
+    );
+    assert_eq!(
+        times(
+            store
+                .list_scim_logs(&q(|q| q.resource_id = Some("g1".into())))
+                .await
+                .unwrap()
+        ),
+        [300]
+    );
+    assert_eq!(
+        times(
+            store
+                .list_scim_logs(&q(|q| q.external_id = Some("ext-1".into())))
+                .await
+                .unwrap()
+        ),
+        [300, 200, 100]
+    );
+    assert_eq!(
+        times(
+            store
+                .list_scim_logs(&q(|q| {
+                    q.since_ms = Some(150);
+                    q.until_ms = Some(250);
+                }))
+                .await
+                .unwrap()
+        ),
+        [200]
+    );
+    assert_eq!(
+        times(store.list_scim_logs(&q(|q| q.limit = 1)).await.unwrap()),
+        [300]
+    );
+    let all = ScimLogQuery::default();
+    assert_eq!(store.list_scim_logs(&all).await.unwrap().len(), 4);
+    let capped = ScimLogQuery {
+        limit: 5_000,
+        ..ScimLogQuery::default()
+    };
+    assert_eq!(capped.effective_limit(), MAX_SCIM_LOG_LIMIT);
+    assert_eq!(store.delete_scim_logs_before(200).await.unwrap(), 2);
+    assert_eq!(times(store.list_scim_logs(&all).await.unwrap()), [300, 200]);
 }

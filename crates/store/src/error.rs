@@ -40,6 +40,13 @@ pub enum UniqueKey {
     AuthLogId,
     ServiceTokenName,
     ServiceTokenClientId,
+    /// A SCIM user's userName, unique per identity provider (case-insensitively).
+    ScimUserName,
+    /// A SCIM group's displayName, unique per identity provider (case-insensitively).
+    ScimGroupName,
+    /// A SCIM resource id.
+    ScimResourceId,
+    ScimLogId,
     /// A rule not listed above (e.g. a primary key a caller chose).
     Other,
 }
@@ -56,6 +63,10 @@ impl fmt::Display for UniqueKey {
             Self::AuthLogId => "authentication log id",
             Self::ServiceTokenName => "service token name",
             Self::ServiceTokenClientId => "service token client id",
+            Self::ScimUserName => "SCIM userName",
+            Self::ScimGroupName => "SCIM group displayName",
+            Self::ScimResourceId => "SCIM resource id",
+            Self::ScimLogId => "SCIM log id",
             Self::Other => "a unique value",
         })
     }

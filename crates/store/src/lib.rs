@@ -13,6 +13,7 @@ mod error;
 mod feed;
 pub mod records;
 mod rows;
+pub mod scim;
 mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -27,6 +28,10 @@ pub use records::{
     AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, IdentityRecord,
     LoginMethodRecord, LoginRecord, MAX_AUTH_LOG_LIMIT, RevokedSession, ServiceTokenRecord,
     SessionRecord, SigningKeyRecord, UserRecord,
+};
+pub use scim::{
+    MAX_SCIM_LOG_LIMIT, ScimGroupPatch, ScimGroupPatched, ScimGroupRecord, ScimLogQuery,
+    ScimLogRecord, ScimLookup, ScimMemberRecord, ScimMembersStep, ScimUserRecord,
 };
 
 /// Opens the store a database URL names, creating and migrating the database when needed.
@@ -224,6 +229,145 @@ pub trait Store: Send + Sync + 'static {
 
     /// Retention: removes records created before `before`; returns how many.
     async fn delete_auth_logs_before(&self, before: i64) -> Result<u64, StoreError>;
+
+    // ----- SCIM provisioning ---------------------------------------------------------------------
+
+    /// Puts a user a SCIM client provisioned into the registry before their first login: creates
+    /// them with this (normalised) email, without a seat (a login takes one), or returns the
+    /// existing user, whose name is filled in when it had none. Concurrent calls with one email
+    /// yield one user.
+    async fn provision_user(
+        &self,
+        email: &str,
+        name: Option<&str>,
+        at: i64,
+    ) -> Result<UserRecord, StoreError>;
+
+    /// Stores a new SCIM user. Fails with [`UniqueKey::ScimUserName`] when the provider already
+    /// has a user whose userName equals this one case-insensitively, and with
+    /// [`UniqueKey::ScimResourceId`] when the id is taken.
+    async fn insert_scim_user(&self, u: &ScimUserRecord) -> Result<(), StoreError>;
+
+    /// Replaces a SCIM user (PUT, PATCH) whose stored version is `u.version - 1`, keeping its
+    /// `created_ms`. Returns `false`, changing nothing, when the provider has no such user or
+    /// someone else changed it first (the caller re-reads). Fails with
+    /// [`UniqueKey::ScimUserName`] when the new userName is another user's.
+    async fn update_scim_user(&self, u: &ScimUserRecord) -> Result<bool, StoreError>;
+
+    /// The provider's SCIM user with this id, if any.
+    async fn get_scim_user(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+    ) -> Result<Option<ScimUserRecord>, StoreError>;
+
+    /// The provider's SCIM users that have this indexed value (list filters, login linking), in
+    /// creation order. `DisplayName` and `Email` compare case-insensitively.
+    async fn find_scim_users(
+        &self,
+        idp_id: Uuid,
+        by: &ScimLookup,
+    ) -> Result<Vec<ScimUserRecord>, StoreError>;
+
+    /// One page of the provider's SCIM users in creation order.
+    async fn list_scim_users(
+        &self,
+        idp_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<ScimUserRecord>, StoreError>;
+
+    /// How many SCIM users the provider has.
+    async fn count_scim_users(&self, idp_id: Uuid) -> Result<u64, StoreError>;
+
+    /// Deletes a SCIM user and its memberships in the provider's groups (whose versions move);
+    /// returns the user as it was, or `None` when the provider has no such user. The registry
+    /// user it was linked to stays.
+    async fn delete_scim_user(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+    ) -> Result<Option<ScimUserRecord>, StoreError>;
+
+    /// The provider's groups that have `member_id` as a direct member, by display name. Called at
+    /// login (automatic identity updates) and to render a user's `groups`.
+    async fn scim_groups_of_member(
+        &self,
+        idp_id: Uuid,
+        member_id: &str,
+    ) -> Result<Vec<ScimGroupRecord>, StoreError>;
+
+    /// Stores a new group with its members, in one transaction. Fails with
+    /// [`UniqueKey::ScimGroupName`] when the provider has a group of that displayName
+    /// (case-insensitively) and with [`UniqueKey::ScimResourceId`] when the id is taken.
+    async fn insert_scim_group(
+        &self,
+        g: &ScimGroupRecord,
+        members: &[ScimMemberRecord],
+    ) -> Result<(), StoreError>;
+
+    /// The provider's group with this id, without members.
+    async fn get_scim_group(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+    ) -> Result<Option<ScimGroupRecord>, StoreError>;
+
+    /// The provider's groups that have this indexed value (`Id`, `ExternalId`, `DisplayName`;
+    /// other lookups find nothing), without members.
+    async fn find_scim_groups(
+        &self,
+        idp_id: Uuid,
+        by: &ScimLookup,
+    ) -> Result<Vec<ScimGroupRecord>, StoreError>;
+
+    /// One page of the provider's groups in creation order, without members.
+    async fn list_scim_groups(
+        &self,
+        idp_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<ScimGroupRecord>, StoreError>;
+
+    /// How many groups the provider has.
+    async fn count_scim_groups(&self, idp_id: Uuid) -> Result<u64, StoreError>;
+
+    /// A group's direct members, by member id.
+    async fn list_scim_group_members(
+        &self,
+        group_id: &str,
+    ) -> Result<Vec<ScimMemberRecord>, StoreError>;
+
+    /// Changes a group (PATCH, and PUT as a full replacement) in one transaction that holds the
+    /// write lock, so concurrent changes of one group are serialised and none is lost. Member
+    /// steps touch only the members they name: adding or removing one member costs the same
+    /// whatever the group's size. The version moves by one. Fails with
+    /// [`UniqueKey::ScimGroupName`] when a rename clashes.
+    async fn patch_scim_group(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+        patch: &ScimGroupPatch,
+    ) -> Result<ScimGroupPatched, StoreError>;
+
+    /// Deletes a group; returns the ids of its former members, or `None` when the provider has
+    /// no such group.
+    async fn delete_scim_group(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+
+    /// Appends one record to the provisioning log. Fails with [`UniqueKey::ScimLogId`] when the
+    /// id was already recorded.
+    async fn insert_scim_log(&self, e: &ScimLogRecord) -> Result<(), StoreError>;
+
+    /// Reads the provisioning log: records matching every filter of the query, ordered by time
+    /// (ties in insertion order), at most [`ScimLogQuery::effective_limit`] of them.
+    async fn list_scim_logs(&self, q: &ScimLogQuery) -> Result<Vec<ScimLogRecord>, StoreError>;
+
+    /// Retention: removes records logged before `before_ms`; returns how many.
+    async fn delete_scim_logs_before(&self, before_ms: i64) -> Result<u64, StoreError>;
 
     // ----- settings ------------------------------------------------------------------------------
 

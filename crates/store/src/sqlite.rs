@@ -24,7 +24,14 @@ use crate::rows::{
     ApplicationRow, AuthLogRow, IdentityRow, LoginMethodRow, ServiceTokenRow, SessionRow,
     SigningKeyRow, UserRow, bool_int, convert_all, json_text, uuid_from,
 };
+use crate::scim::{
+    ScimGroupPatch, ScimGroupPatched, ScimGroupRecord, ScimLogQuery, ScimLogRecord, ScimLookup,
+    ScimMemberRecord, ScimUserRecord,
+};
 use crate::{Store, StoreError, UniqueKey};
+
+mod scim;
+use scim::Counted;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -143,6 +150,10 @@ fn unique_key(message: &str) -> UniqueKey {
         "auth_logs.id" => UniqueKey::AuthLogId,
         "service_tokens.name" => UniqueKey::ServiceTokenName,
         "service_tokens.client_id" => UniqueKey::ServiceTokenClientId,
+        "scim_users.idp_id, scim_users.user_name_key" => UniqueKey::ScimUserName,
+        "scim_groups.idp_id, scim_groups.display_name_key" => UniqueKey::ScimGroupName,
+        "scim_users.id" | "scim_groups.id" => UniqueKey::ScimResourceId,
+        "scim_logs.id" => UniqueKey::ScimLogId,
         _ => UniqueKey::Other,
     }
 }
@@ -809,6 +820,141 @@ impl Store for SqliteStore {
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected())
+    }
+
+    async fn provision_user(
+        &self,
+        email: &str,
+        name: Option<&str>,
+        at: i64,
+    ) -> Result<UserRecord, StoreError> {
+        self.scim_provision_user(email, name, at).await
+    }
+
+    async fn insert_scim_user(&self, u: &ScimUserRecord) -> Result<(), StoreError> {
+        self.scim_insert_user(u).await
+    }
+
+    async fn update_scim_user(&self, u: &ScimUserRecord) -> Result<bool, StoreError> {
+        self.scim_update_user(u).await
+    }
+
+    async fn get_scim_user(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+    ) -> Result<Option<ScimUserRecord>, StoreError> {
+        self.scim_get_user(idp_id, id).await
+    }
+
+    async fn find_scim_users(
+        &self,
+        idp_id: Uuid,
+        by: &ScimLookup,
+    ) -> Result<Vec<ScimUserRecord>, StoreError> {
+        self.scim_find_users(idp_id, by).await
+    }
+
+    async fn list_scim_users(
+        &self,
+        idp_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<ScimUserRecord>, StoreError> {
+        self.scim_list_users(idp_id, offset, limit).await
+    }
+
+    async fn count_scim_users(&self, idp_id: Uuid) -> Result<u64, StoreError> {
+        self.scim_count(Counted::Users, idp_id).await
+    }
+
+    async fn delete_scim_user(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+    ) -> Result<Option<ScimUserRecord>, StoreError> {
+        self.scim_delete_user(idp_id, id).await
+    }
+
+    async fn scim_groups_of_member(
+        &self,
+        idp_id: Uuid,
+        member_id: &str,
+    ) -> Result<Vec<ScimGroupRecord>, StoreError> {
+        SqliteStore::scim_groups_of_member(self, idp_id, member_id).await
+    }
+
+    async fn insert_scim_group(
+        &self,
+        g: &ScimGroupRecord,
+        members: &[ScimMemberRecord],
+    ) -> Result<(), StoreError> {
+        self.scim_insert_group(g, members).await
+    }
+
+    async fn get_scim_group(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+    ) -> Result<Option<ScimGroupRecord>, StoreError> {
+        self.scim_get_group(idp_id, id).await
+    }
+
+    async fn find_scim_groups(
+        &self,
+        idp_id: Uuid,
+        by: &ScimLookup,
+    ) -> Result<Vec<ScimGroupRecord>, StoreError> {
+        self.scim_find_groups(idp_id, by).await
+    }
+
+    async fn list_scim_groups(
+        &self,
+        idp_id: Uuid,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<ScimGroupRecord>, StoreError> {
+        self.scim_list_groups(idp_id, offset, limit).await
+    }
+
+    async fn count_scim_groups(&self, idp_id: Uuid) -> Result<u64, StoreError> {
+        self.scim_count(Counted::Groups, idp_id).await
+    }
+
+    async fn list_scim_group_members(
+        &self,
+        group_id: &str,
+    ) -> Result<Vec<ScimMemberRecord>, StoreError> {
+        self.scim_group_members(group_id).await
+    }
+
+    async fn patch_scim_group(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+        patch: &ScimGroupPatch,
+    ) -> Result<ScimGroupPatched, StoreError> {
+        self.scim_patch_group(idp_id, id, patch).await
+    }
+
+    async fn delete_scim_group(
+        &self,
+        idp_id: Uuid,
+        id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.scim_delete_group(idp_id, id).await
+    }
+
+    async fn insert_scim_log(&self, e: &ScimLogRecord) -> Result<(), StoreError> {
+        self.scim_insert_log(e).await
+    }
+
+    async fn list_scim_logs(&self, q: &ScimLogQuery) -> Result<Vec<ScimLogRecord>, StoreError> {
+        self.scim_list_logs(q).await
+    }
+
+    async fn delete_scim_logs_before(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.scim_delete_logs_before(before_ms).await
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
