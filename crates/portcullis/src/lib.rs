@@ -6,6 +6,7 @@
 //! persistence in `portcullis-store`.
 
 pub mod access;
+pub mod cli;
 pub mod config;
 pub mod cookies;
 pub mod cors;

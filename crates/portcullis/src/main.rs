@@ -1,64 +1,22 @@
-//! The `portcullis` command.
+//! The `portcullis` command: parses the command line ([`portcullis::cli`]), runs the command and
+//! prints its answer. Errors go to standard error with exit code 1 (usage errors: 2).
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use portcullis::cli::{self, AdminCommand, AdminOptions, Cli, Command};
 use portcullis::config::{Config, RuntimeShape, process_env};
 use portcullis::demo::{DemoOptions, run as run_demo};
-use portcullis_jose::Algorithm;
+use portcullis::gateway::Clock;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-#[derive(Parser)]
-#[command(name = "portcullis", version, about = "Identity-aware access gateway")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the gateway with a configuration file.
-    Serve {
-        /// Path of the TOML configuration.
-        #[arg(
-            long,
-            short,
-            env = "PORTCULLIS_CONFIG",
-            default_value = "portcullis.toml"
-        )]
-        config: PathBuf,
-    },
-    /// Check a configuration file and exit.
-    CheckConfig {
-        #[arg(
-            long,
-            short,
-            env = "PORTCULLIS_CONFIG",
-            default_value = "portcullis.toml"
-        )]
-        config: PathBuf,
-    },
-    /// Run the gateway with a built-in demo identity provider and origin (not for production).
-    Demo {
-        /// Gateway listener.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Where the demo keeps its SQLite database and secret key.
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        /// Algorithm the demo IdP signs ID tokens with.
-        #[arg(long, default_value = "RS256")]
-        idp_alg: Algorithm,
-    },
-}
-
-fn init_logging() {
+/// Starts logging; `default` is the level when `PORTCULLIS_LOG` is unset.
+fn init_logging(default: &str, writer: BoxMakeWriter) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let json = std::env::var("PORTCULLIS_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_writer(writer);
     if json {
         builder.json().init();
     } else {
@@ -77,23 +35,38 @@ fn runtime(shape: RuntimeShape) -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
+/// Runs an administration command against the configured store and prints its answer.
+fn admin(options: AdminOptions, command: AdminCommand) -> anyhow::Result<()> {
+    let config = Config::load(&options.config.config, &process_env())?;
+    let text = runtime(RuntimeShape::CurrentThread)?.block_on(async {
+        let store = cli::open_store(&config).await?;
+        let now = Clock::default().now();
+        let result = cli::execute(&config, store.as_ref(), &command, options.output(), now).await;
+        store.close().await;
+        result
+    })?;
+    print!("{text}");
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    init_logging();
-    let result = match cli.command {
-        Command::Serve { config } => Config::load(&config, &process_env())
-            .map_err(anyhow::Error::from)
-            .and_then(|config| {
-                let rt = runtime(config.server.runtime)?;
-                rt.block_on(async {
-                    let running = portcullis::run::start(config).await?;
-                    tokio::select! {
-                        r = running.wait() => r.map_err(anyhow::Error::from),
-                        _ = tokio::signal::ctrl_c() => Ok(()),
-                    }
+    let result = match Cli::parse().command {
+        Command::Serve { config } => {
+            init_logging("info", BoxMakeWriter::new(std::io::stdout));
+            Config::load(&config.config, &process_env())
+                .map_err(anyhow::Error::from)
+                .and_then(|config| {
+                    let rt = runtime(config.server.runtime)?;
+                    rt.block_on(async {
+                        let running = portcullis::run::start(config).await?;
+                        tokio::select! {
+                            r = running.wait() => r.map_err(anyhow::Error::from),
+                            _ = tokio::signal::ctrl_c() => Ok(()),
+                        }
+                    })
                 })
-            }),
-        Command::CheckConfig { config } => Config::load(&config, &process_env())
+        }
+        Command::CheckConfig { config } => Config::load(&config.config, &process_env())
             .map(|c| {
                 println!(
                     "configuration is valid: team URL {}, {} login method(s), {} application(s)",
@@ -107,16 +80,29 @@ fn main() -> std::process::ExitCode {
             listen,
             data_dir,
             idp_alg,
-        } => runtime(RuntimeShape::CurrentThread)
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| {
-                rt.block_on(async {
-                    tokio::select! {
-                        r = run_demo(DemoOptions { listen, data_dir, idp_alg }) => r,
-                        _ = tokio::signal::ctrl_c() => Ok(()),
-                    }
+        } => {
+            init_logging("info", BoxMakeWriter::new(std::io::stdout));
+            runtime(RuntimeShape::CurrentThread)
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| {
+                    rt.block_on(async {
+                        tokio::select! {
+                            r = run_demo(DemoOptions { listen, data_dir, idp_alg }) => r,
+                            _ = tokio::signal::ctrl_c() => Ok(()),
+                        }
+                    })
                 })
-            }),
+        }
+        Command::Completions { shell } => {
+            print!("{}", cli::completions(shell));
+            Ok(())
+        }
+        Command::Admin(group) => {
+            // Warnings and errors only, on standard error: standard output is the answer.
+            init_logging("warn", BoxMakeWriter::new(std::io::stderr));
+            let (options, command) = group.split();
+            admin(options, command)
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,556 @@
+//! The `portcullis` command line: the gateway (`serve`, `check-config`, `demo`) and the
+//! administration commands that work on the configured store.
+//!
+//! Administration commands (`service-token`, `users`, `sessions`, `apps`, `policy`) open the
+//! store the configuration names and change it directly, so they work offline and beside a
+//! running gateway, which notices the change within about a second. Each is a function that
+//! returns the text to print, in the [`Output`] form asked for, so it can be tested without a
+//! terminal; `main` only parses, runs and prints. The logic stays in the modules that own it
+//! ([`crate::service_tokens`], [`crate::registry`], [`crate::tester`]); this module phrases it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::Shell;
+use portcullis_core::Email;
+use portcullis_jose::Algorithm;
+use portcullis_store::{Store, StoreError};
+
+use crate::config::{ApplicationConfig, Config, ConfigError};
+use crate::registry::RegistryError;
+use crate::service_tokens::{Lifetime, ServiceTokenError};
+use crate::tester::TesterError;
+
+mod format;
+pub mod policy;
+pub mod tokens;
+pub mod users;
+
+/// Why an administration command failed, phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create data_dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    ServiceToken(#[from] ServiceTokenError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Tester(#[from] TesterError),
+    #[error(
+        "no service token with id, name or client id `{0}`; `portcullis service-token list` shows them"
+    )]
+    UnknownToken(String),
+    #[error("no application named `{name}`; configured: {known}")]
+    UnknownApp { name: String, known: String },
+    #[error(
+        "application `{0}` is configured but not yet in the database: start the gateway once so that it records it"
+    )]
+    AppNotRecorded(String),
+    #[error("cannot write JSON: {0}")]
+    Json(serde_json::Error),
+}
+
+/// Who reads the answer: a person (aligned text) or a program (JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "portcullis", version, about = "Identity-aware access gateway")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the configuration file is.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigPath {
+    /// Path of the TOML configuration.
+    #[arg(
+        long,
+        short,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "portcullis.toml",
+        global = true
+    )]
+    pub config: PathBuf,
+}
+
+/// What every administration command takes: the configuration and the output form.
+#[derive(Args, Debug, Clone)]
+pub struct AdminOptions {
+    #[command(flatten)]
+    pub config: ConfigPath,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl AdminOptions {
+    pub fn output(&self) -> Output {
+        if self.json {
+            Output::Json
+        } else {
+            Output::Human
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway with a configuration file.
+    Serve {
+        #[command(flatten)]
+        config: ConfigPath,
+    },
+    /// Check a configuration file and exit.
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigPath,
+    },
+    /// Run the gateway with a built-in demo identity provider and origin (not for production).
+    Demo {
+        /// Gateway listener.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Where the demo keeps its SQLite database and secret key.
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        /// Algorithm the demo IdP signs ID tokens with.
+        #[arg(long, default_value = "RS256")]
+        idp_alg: Algorithm,
+    },
+    /// Print a shell completion script (e.g. `portcullis completions bash > /etc/bash_completion.d/portcullis`).
+    Completions {
+        /// The shell to complete for.
+        shell: Shell,
+    },
+    #[command(flatten)]
+    Admin(AdminGroup),
+}
+
+/// The administration commands as typed, each group with its options.
+#[derive(Subcommand, Debug)]
+pub enum AdminGroup {
+    /// Manage service tokens (machine credentials for Service Auth policies).
+    ServiceToken {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// List, inspect, revoke and remove users of the registry.
+    Users {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// End sessions.
+    Sessions {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: SessionCommand,
+    },
+    /// Act on applications.
+    Apps {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+    /// Test what an application's policies decide for a user or for everyone.
+    Policy {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+impl AdminGroup {
+    /// The options and the command they apply to.
+    pub fn split(self) -> (AdminOptions, AdminCommand) {
+        match self {
+            AdminGroup::ServiceToken { options, command } => {
+                (options, AdminCommand::ServiceToken(command))
+            }
+            AdminGroup::Users { options, command } => (options, AdminCommand::Users(command)),
+            AdminGroup::Sessions { options, command } => (options, AdminCommand::Sessions(command)),
+            AdminGroup::Apps { options, command } => (options, AdminCommand::Apps(command)),
+            AdminGroup::Policy { options, command } => (options, AdminCommand::Policy(command)),
+        }
+    }
+}
+
+impl Command {
+    /// The administration command and its options, when this is one.
+    pub fn admin(self) -> Option<(AdminOptions, AdminCommand)> {
+        match self {
+            Command::Admin(group) => Some(group.split()),
+            _ => None,
+        }
+    }
+}
+
+/// A command that works on the store.
+#[derive(Debug, Clone)]
+pub enum AdminCommand {
+    ServiceToken(TokenCommand),
+    Users(UserCommand),
+    Sessions(SessionCommand),
+    Apps(AppCommand),
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum TokenCommand {
+    /// Create a token and print its client id and secret (the secret only this once).
+    Create {
+        /// A unique name, e.g. the client that will use the token.
+        name: String,
+        /// How long the token is valid: a Go duration such as `8760h`, or `forever`.
+        #[arg(long, default_value = "8760h", value_parser = Lifetime::parse)]
+        duration: Lifetime,
+    },
+    /// List the tokens (never their secrets).
+    List,
+    /// Extend a token's life by its duration, from now.
+    Refresh {
+        /// The token's id, name or client id.
+        token: String,
+    },
+    /// Give a token a new secret; the old one keeps working for an hour.
+    Rotate {
+        /// The token's id, name or client id.
+        token: String,
+    },
+    /// Let a disabled token's secret be accepted again.
+    Enable {
+        /// The token's id, name or client id.
+        token: String,
+    },
+    /// Refuse a token's secrets (current and previous) until it is enabled again.
+    Disable {
+        /// The token's id, name or client id.
+        token: String,
+    },
+    /// Delete a token for good.
+    Delete {
+        /// The token's id, name or client id.
+        token: String,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum UserCommand {
+    /// List every user with their seat and last login.
+    List,
+    /// Show a user with their active sessions and recent failed logins.
+    Show {
+        /// The user's email or id.
+        user: String,
+    },
+    /// End every session of a user and block logins for a minute; the seat is kept.
+    Revoke {
+        /// The user's email or id.
+        user: String,
+    },
+    /// Free a user's seat and end their sessions; the record stays.
+    Remove {
+        /// The user's email or id.
+        user: String,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum SessionCommand {
+    /// End one session and every token issued from it.
+    Revoke {
+        /// The session id (`portcullis users show` lists them).
+        session: String,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AppCommand {
+    /// Refuse every token of an application issued until now.
+    RevokeTokens {
+        /// The application's name.
+        app: String,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum PolicyCommand {
+    /// Evaluate an application's policies for one identity, or for every user who signed in.
+    Test(PolicyTestArgs),
+}
+
+/// `policy test`: with only an email, a known user is tested with their last sign-in; any
+/// attribute flag describes a hypothetical identity instead.
+#[derive(Args, Debug, Clone)]
+pub struct PolicyTestArgs {
+    /// The application's name.
+    pub app: String,
+    /// The email to test.
+    #[arg(
+        required_unless_present = "all_users",
+        conflicts_with = "all_users",
+        value_parser = parse_email
+    )]
+    pub email: Option<Email>,
+    /// Test every user who has signed in at least once, each with their last sign-in.
+    #[arg(long, conflicts_with_all = ["groups", "claims", "amr", "ip", "country"])]
+    pub all_users: bool,
+    /// An IdP group the identity belongs to (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// An OIDC claim of the identity (repeatable; a repeated name makes a list).
+    #[arg(long = "claim", value_name = "NAME=VALUE", value_parser = parse_claim)]
+    pub claims: Vec<(String, String)>,
+    /// An authentication method the identity used, e.g. `mfa` (repeatable).
+    #[arg(long, value_name = "METHOD")]
+    pub amr: Vec<String>,
+    /// The client address.
+    #[arg(long)]
+    pub ip: Option<IpAddr>,
+    /// The client's country (ISO 3166-1 alpha-2, e.g. `DE`).
+    #[arg(long, value_name = "CC", value_parser = parse_country)]
+    pub country: Option<String>,
+}
+
+impl PolicyTestArgs {
+    /// Whether any attribute of a hypothetical identity was given.
+    pub fn describes_identity(&self) -> bool {
+        !self.groups.is_empty()
+            || !self.claims.is_empty()
+            || !self.amr.is_empty()
+            || self.ip.is_some()
+            || self.country.is_some()
+    }
+}
+
+fn parse_email(text: &str) -> Result<Email, String> {
+    Email::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_claim(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("`{text}` is not NAME=VALUE, e.g. `roles=admin`")),
+    }
+}
+
+fn parse_country(text: &str) -> Result<String, String> {
+    let code = text.trim();
+    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(code.to_ascii_uppercase())
+    } else {
+        Err(format!(
+            "`{text}` is not a two-letter country code such as `US` or `DE`"
+        ))
+    }
+}
+
+/// The completion script for `shell`.
+pub fn completions(shell: Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "portcullis", &mut script);
+    String::from_utf8_lossy(&script).into_owned()
+}
+
+/// Opens the store the configuration names, creating the SQLite directory as `serve` does.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
+    let server = &config.server;
+    if server.database_url.starts_with("sqlite://") {
+        std::fs::create_dir_all(&server.data_dir).map_err(|source| CliError::DataDir {
+            path: server.data_dir.clone(),
+            source,
+        })?;
+    }
+    Ok(portcullis_store::open(&server.database_url).await?)
+}
+
+/// Runs an administration command at `now` (unix seconds) and returns what to print.
+pub async fn execute(
+    config: &Config,
+    store: &dyn Store,
+    command: &AdminCommand,
+    output: Output,
+    now: i64,
+) -> Result<String, CliError> {
+    match command {
+        AdminCommand::ServiceToken(command) => match command {
+            TokenCommand::Create { name, duration } => {
+                tokens::create(store, name, *duration, now, output).await
+            }
+            TokenCommand::List => tokens::list(store, now, output).await,
+            TokenCommand::Refresh { token } => tokens::refresh(store, token, now, output).await,
+            TokenCommand::Rotate { token } => tokens::rotate(store, token, now, output).await,
+            TokenCommand::Enable { token } => {
+                tokens::set_enabled(store, token, true, now, output).await
+            }
+            TokenCommand::Disable { token } => {
+                tokens::set_enabled(store, token, false, now, output).await
+            }
+            TokenCommand::Delete { token } => tokens::delete(store, token, output).await,
+        },
+        AdminCommand::Users(command) => match command {
+            UserCommand::List => users::list(store, output).await,
+            UserCommand::Show { user } => users::show(store, user, now, output).await,
+            UserCommand::Revoke { user } => users::revoke(store, user, now, output).await,
+            UserCommand::Remove { user } => users::remove(store, user, now, output).await,
+        },
+        AdminCommand::Sessions(SessionCommand::Revoke { session }) => {
+            users::revoke_session(store, session, now, output).await
+        }
+        AdminCommand::Apps(AppCommand::RevokeTokens { app }) => {
+            users::revoke_app_tokens(config, store, app, now, output).await
+        }
+        AdminCommand::Policy(PolicyCommand::Test(args)) => {
+            policy::test(config, store, args, output).await
+        }
+    }
+}
+
+/// The configured application called `name` (exactly, or else ignoring case).
+pub fn find_app<'a>(config: &'a Config, name: &str) -> Result<&'a ApplicationConfig, CliError> {
+    let apps = &config.applications;
+    apps.iter()
+        .find(|a| a.name == name)
+        .or_else(|| apps.iter().find(|a| a.name.eq_ignore_ascii_case(name)))
+        .ok_or_else(|| CliError::UnknownApp {
+            name: name.to_owned(),
+            known: if apps.is_empty() {
+                "none".to_owned()
+            } else {
+                apps.iter()
+                    .map(|a| format!("`{}`", a.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tester::tests::config;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("portcullis").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn options_go_anywhere_after_the_group() {
+        let cli = parse(&["service-token", "list", "--json", "-c", "x.toml"]).unwrap();
+        let (options, command) = cli.command.admin().unwrap();
+        assert_eq!(options.output(), Output::Json);
+        assert_eq!(options.config.config, PathBuf::from("x.toml"));
+        assert!(matches!(
+            command,
+            AdminCommand::ServiceToken(TokenCommand::List)
+        ));
+        let cli = parse(&["users", "--config", "y.toml", "show", "a@example.com"]).unwrap();
+        let (options, _) = cli.command.admin().unwrap();
+        assert_eq!(options.output(), Output::Human);
+        assert_eq!(options.config.config, PathBuf::from("y.toml"));
+        assert!(parse(&["serve"]).unwrap().command.admin().is_none());
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        use clap::error::ErrorKind;
+        let usage = |args: &[&str]| parse(args).unwrap_err().kind();
+        assert_eq!(
+            usage(&["service-token", "create", "ci", "--duration", "a year"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            usage(&["policy", "test", "wiki"]),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            usage(&["policy", "test", "wiki", "a@example.com", "--all-users"]),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            usage(&["policy", "test", "wiki", "--all-users", "--group", "x"]),
+            ErrorKind::ArgumentConflict
+        );
+        for bad in [
+            ["--claim", "novalue"],
+            ["--country", "Germany"],
+            ["--ip", "10.0.0.256"],
+        ] {
+            let args = ["policy", "test", "wiki", "a@example.com", bad[0], bad[1]];
+            assert_eq!(usage(&args), ErrorKind::ValueValidation, "{bad:?}");
+        }
+        assert_eq!(
+            usage(&["policy", "test", "wiki", "not an email"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(parse(&["users", "lisst"]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn policy_test_flags_describe_an_identity() {
+        let cli = parse(&[
+            "policy",
+            "test",
+            "wiki",
+            "Ann@Example.com",
+            "--group",
+            "eng",
+            "--claim",
+            "roles=admin",
+            "--country",
+            "de",
+        ])
+        .unwrap();
+        let Some((_, AdminCommand::Policy(PolicyCommand::Test(args)))) = cli.command.admin() else {
+            panic!("not a policy test");
+        };
+        assert_eq!(args.email.as_ref().unwrap().as_str(), "ann@example.com");
+        assert_eq!(args.claims, [("roles".to_owned(), "admin".to_owned())]);
+        assert_eq!(args.country.as_deref(), Some("DE"));
+        assert!(args.describes_identity());
+    }
+
+    #[test]
+    fn completions_cover_the_admin_commands() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let script = completions(shell);
+            for word in ["service-token", "revoke-tokens", "all-users"] {
+                assert!(script.contains(word), "{shell}: no {word}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_apps_are_named_with_the_configured_ones() {
+        let config = config();
+        assert_eq!(find_app(&config, "WIKI").unwrap().name, "wiki");
+        let err = find_app(&config, "wikki").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "no application named `wikki`; configured: `wiki`, `status`"
+        );
+    }
+}
