@@ -1562,6 +1562,12 @@ pub async fn scim_groups(store: &dyn Store) {
     assert_eq!(store.list_scim_groups(idp, 0, 10).await.unwrap().len(), 2);
     let members = store.list_scim_group_members("g1").await.unwrap();
     assert_eq!(member_ids(&members), ["u1", "u2"]);
+    assert_eq!(store.count_scim_group_members("g1", 10).await.unwrap(), 2);
+    assert_eq!(store.count_scim_group_members("g1", 1).await.unwrap(), 1);
+    assert_eq!(
+        store.count_scim_group_members("nothing", 10).await.unwrap(),
+        0
+    );
 
     let patch = |members: Vec<ScimMembersStep>| ScimGroupPatch {
         members,

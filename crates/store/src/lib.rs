@@ -338,6 +338,14 @@ pub trait Store: Send + Sync + 'static {
         group_id: &str,
     ) -> Result<Vec<ScimMemberRecord>, StoreError>;
 
+    /// How many direct members a group has, counting no further than `at_most` (so that asking
+    /// "more than a thousand?" of a huge group stays cheap).
+    async fn count_scim_group_members(
+        &self,
+        group_id: &str,
+        at_most: u64,
+    ) -> Result<u64, StoreError>;
+
     /// Changes a group (PATCH, and PUT as a full replacement) in one transaction that holds the
     /// write lock, so concurrent changes of one group are serialised and none is lost. Member
     /// steps touch only the members they name: adding or removing one member costs the same

@@ -928,6 +928,14 @@ impl Store for SqliteStore {
         self.scim_group_members(group_id).await
     }
 
+    async fn count_scim_group_members(
+        &self,
+        group_id: &str,
+        at_most: u64,
+    ) -> Result<u64, StoreError> {
+        self.scim_count_members(group_id, at_most).await
+    }
+
     async fn patch_scim_group(
         &self,
         idp_id: Uuid,

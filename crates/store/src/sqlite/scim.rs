@@ -620,6 +620,23 @@ impl SqliteStore {
             .collect())
     }
 
+    pub(super) async fn scim_count_members(
+        &self,
+        group_id: &str,
+        at_most: u64,
+    ) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM
+                 (SELECT 1 FROM scim_group_members WHERE group_id = $1 LIMIT $2)",
+        )
+        .bind(group_id)
+        .bind(i64::try_from(at_most).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(n as u64)
+    }
+
     pub(super) async fn scim_patch_group(
         &self,
         idp_id: Uuid,
