@@ -563,7 +563,7 @@ async fn finish_login(
             .await;
         }
     };
-    let identity = Identity {
+    let mut identity = Identity {
         email,
         name: mapped.name,
         subject: mapped.subject,
@@ -573,6 +573,25 @@ async fn finish_login(
         idp_id: method.id,
         idp_type: method.kind().to_owned(),
     };
+    if let Err(refusal) = crate::scim_sync::at_login(gw, method, &mut identity).await {
+        let email = identity.email.as_str().to_owned();
+        log_attempt(
+            gw,
+            ctx,
+            Some(app),
+            Some(method),
+            Some(&email),
+            None,
+            false,
+            Some(refusal.to_string()),
+        )
+        .await;
+        let failure = match refusal {
+            crate::scim_sync::Refusal::Deactivated => Failure::Deprovisioned,
+            crate::scim_sync::Refusal::Store(_) => Failure::Internal,
+        };
+        return respond::failure_branded(&failure, true, &ctx.request_id, None, &gw.branding);
+    }
     let now = gw.clock.now();
     let stored = StoredIdentity {
         identity,

@@ -123,6 +123,28 @@ pub struct RawIdentityProvider {
     #[serde(rename = "type")]
     pub kind: String,
     pub config: RawOidcConfig,
+    /// SCIM provisioning for this login method (Cloudflare's `scim_config`).
+    pub scim_config: Option<RawScimConfig>,
+}
+
+/// `scim_config = { enabled, secret, user_deprovision, seat_deprovision,
+/// identity_update_behavior }`, Cloudflare's field names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScimConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The bearer secret SCIM clients send (for automation; stored only as a SHA-256 digest).
+    /// Without it, one is generated when SCIM is first enabled.
+    pub secret: Option<String>,
+    /// Revoke every session of a user the identity provider deactivates or deletes.
+    #[serde(default)]
+    pub user_deprovision: bool,
+    /// Also free the user's seat; only with `user_deprovision`.
+    #[serde(default)]
+    pub seat_deprovision: bool,
+    /// `automatic`, `reauth` or `no_action` (default).
+    pub identity_update_behavior: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,6 +290,37 @@ pub struct IdentityProviderConfig {
     pub id: Option<Uuid>,
     pub name: String,
     pub provider: ProviderConfig,
+    /// Set when SCIM provisioning is enabled for this login method.
+    pub scim: Option<ScimConfig>,
+}
+
+/// SCIM provisioning settings of a login method, validated.
+#[derive(Debug, Clone)]
+pub struct ScimConfig {
+    /// The secret from the file or environment; `None` means "generate one on first start".
+    pub secret: Option<SecretString>,
+    pub user_deprovision: bool,
+    pub seat_deprovision: bool,
+    pub identity_update_behavior: IdentityUpdateBehavior,
+}
+
+/// What a change pushed over SCIM does to a user's Portcullis identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdentityUpdateBehavior {
+    /// The SCIM user's groups replace the ID token's groups at the next login.
+    Automatic,
+    /// A change of the user's group memberships ends their sessions, so they log in again.
+    Reauth,
+    /// SCIM changes nothing in the identity.
+    #[default]
+    NoAction,
+}
+
+/// Environment variable name for a login method's SCIM secret.
+pub fn idp_scim_secret_env_name(idp_name: &str) -> String {
+    let client = idp_secret_env_name(idp_name);
+    let stem = client.trim_end_matches("_CLIENT_SECRET");
+    format!("{stem}_SCIM_SECRET")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,12 +433,18 @@ fn apply_env(raw: &mut RawConfig, env: &[(String, String)]) -> Result<(), Config
             "PORTCULLIS_RUNTIME" => s.runtime = v,
             "PORTCULLIS_LOG" | "PORTCULLIS_LOG_FORMAT" | "PORTCULLIS_CONFIG" => {}
             other => {
-                let target = raw
-                    .identity_providers
-                    .iter_mut()
-                    .find(|idp| idp_secret_env_name(&idp.name) == other);
+                let target = raw.identity_providers.iter_mut().find_map(|idp| {
+                    if idp_secret_env_name(&idp.name) == other {
+                        Some((idp, false))
+                    } else if idp_scim_secret_env_name(&idp.name) == other {
+                        Some((idp, true))
+                    } else {
+                        None
+                    }
+                });
                 match target {
-                    Some(idp) => idp.config.client_secret = v,
+                    Some((idp, false)) => idp.config.client_secret = v,
+                    Some((idp, true)) => idp.scim_config.get_or_insert_default().secret = v,
                     None => {
                         return Err(invalid(
                             other,
@@ -395,7 +454,8 @@ fn apply_env(raw: &mut RawConfig, env: &[(String, String)]) -> Result<(), Config
                              PORTCULLIS_SESSION_DURATION, PORTCULLIS_SIGNING_ALG, \
                              PORTCULLIS_KEY_ROTATION_INTERVAL, PORTCULLIS_CLOCK_SKEW, \
                              PORTCULLIS_RUNTIME, PORTCULLIS_LOG, and \
-                             PORTCULLIS_IDP_<NAME>_CLIENT_SECRET for a declared login method",
+                             PORTCULLIS_IDP_<NAME>_CLIENT_SECRET and \
+                             PORTCULLIS_IDP_<NAME>_SCIM_SECRET for a declared login method",
                         ));
                     }
                 }
@@ -817,11 +877,64 @@ fn validate_idp(
     provider.claims = c.claims;
     provider.token_auth = token_auth;
     provider.clock_skew = clock_skew;
+    let scim = raw
+        .scim_config
+        .map(|c| validate_scim(c, &raw.name, &key))
+        .transpose()?
+        .flatten();
     Ok(IdentityProviderConfig {
         id,
         name: raw.name,
         provider,
+        scim,
     })
+}
+
+/// `None` when SCIM is not enabled (the other settings are then ignored, as Cloudflare keeps
+/// them while SCIM is off).
+fn validate_scim(
+    c: RawScimConfig,
+    idp_name: &str,
+    key: &dyn Fn(&str) -> String,
+) -> Result<Option<ScimConfig>, ConfigError> {
+    if c.seat_deprovision && !c.user_deprovision {
+        return Err(invalid(
+            key("scim_config.seat_deprovision"),
+            "needs `user_deprovision = true` (a seat is freed only when the user is deprovisioned)",
+        ));
+    }
+    let identity_update_behavior = match c.identity_update_behavior.as_deref() {
+        None | Some("no_action") | Some("noaction") => IdentityUpdateBehavior::NoAction,
+        Some("automatic") => IdentityUpdateBehavior::Automatic,
+        Some("reauth") => IdentityUpdateBehavior::Reauth,
+        Some(other) => {
+            return Err(invalid(
+                key("scim_config.identity_update_behavior"),
+                format!("`{other}` is not one of `automatic`, `reauth`, `no_action`"),
+            ));
+        }
+    };
+    if let Some(secret) = &c.secret
+        && secret.len() < 16
+    {
+        return Err(invalid(
+            key("scim_config.secret"),
+            format!(
+                "must be at least 16 characters (or leave it out to have one generated; it may \
+                 also come from {})",
+                idp_scim_secret_env_name(idp_name)
+            ),
+        ));
+    }
+    if !c.enabled {
+        return Ok(None);
+    }
+    Ok(Some(ScimConfig {
+        secret: c.secret.map(SecretString::from),
+        user_deprovision: c.user_deprovision,
+        seat_deprovision: c.seat_deprovision,
+        identity_update_behavior,
+    }))
 }
 
 fn validate_app(

@@ -148,6 +148,8 @@ pub struct LoginMethod {
     pub id: IdpId,
     pub name: String,
     pub provider: Provider,
+    /// SCIM provisioning settings, when SCIM is enabled for this login method.
+    pub scim: Option<crate::config::ScimConfig>,
 }
 
 impl LoginMethod {
@@ -352,10 +354,21 @@ impl Gateway {
                 updated_at: now,
             };
             store.upsert_login_method(&record).await?;
+            if let Some(scim) = &idp.scim {
+                crate::scim_sync::install_secret(
+                    store.as_ref(),
+                    id,
+                    &idp.name,
+                    scim,
+                    &server.data_dir,
+                )
+                .await?;
+            }
             login_methods.push(Arc::new(LoginMethod {
                 id: IdpId(id),
                 name: idp.name,
                 provider: Provider::new(idp.provider, http.clone()),
+                scim: idp.scim,
             }));
         }
 

@@ -52,6 +52,8 @@ pub enum Failure {
     },
     /// Every seat is taken and this user has none.
     NoSeat,
+    /// The identity provider deactivated this user over SCIM, though it let them sign in.
+    Deprovisioned,
 }
 
 impl Failure {
@@ -62,7 +64,8 @@ impl Failure {
             | Failure::MissingEmail { .. }
             | Failure::Forbidden { .. }
             | Failure::RecentlyRevoked { .. }
-            | Failure::NoSeat => StatusCode::FORBIDDEN,
+            | Failure::NoSeat
+            | Failure::Deprovisioned => StatusCode::FORBIDDEN,
             Failure::InvalidSession
             | Failure::BadRequest(_)
             | Failure::IdentityProviderRefused { .. } => StatusCode::BAD_REQUEST,
@@ -92,6 +95,7 @@ impl Failure {
             Failure::Forbidden { .. } => "Forbidden",
             Failure::RecentlyRevoked { .. } => "Access revoked",
             Failure::NoSeat => "No seat available",
+            Failure::Deprovisioned => "Account deactivated",
         }
     }
 
@@ -132,6 +136,7 @@ impl Failure {
                 if *retry_after == 1 { "" } else { "s" }
             ),
             Failure::NoSeat => "Your organization has used all of its seats, so new users cannot sign in. Ask your administrator to free a seat.".into(),
+            Failure::Deprovisioned => "Your organization's identity provider has deactivated your account, so you cannot sign in. Ask your administrator if you think this is a mistake.".into(),
         }
     }
 

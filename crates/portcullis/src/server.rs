@@ -172,6 +172,9 @@ async fn handle(
         country,
     };
     if ctx.host == gw.server.team_domain {
+        if crate::scim_api::is_scim_path(req.uri().path()) {
+            return Ok(crate::scim_api::handle(gw, ctx, req).await);
+        }
         return Ok(access::team(gw, ctx, req).await);
     }
     // Route and forward one spelling of the path, so `/public/../admin` cannot be judged by

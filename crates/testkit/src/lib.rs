@@ -38,6 +38,9 @@ pub struct Options {
     pub second_idp: Option<String>,
     /// Extra TOML lines for the `[server]` table.
     pub server_extra: String,
+    /// The inside of `scim_config = { ... }` for the first login method (e.g.
+    /// `enabled = true, secret = "…", user_deprovision = true`); no SCIM when `None`.
+    pub scim: Option<String>,
     /// Extra top-level TOML (tables such as `[organization]`, `[[rule_groups]]`, `[[lists]]`,
     /// `[[policies]]`), placed after the application.
     pub top_extra: String,
@@ -59,6 +62,7 @@ impl Default for Options {
             second_idp: None,
             server_extra: String::new(),
             top_extra: String::new(),
+            scim: None,
         }
     }
 }
@@ -141,6 +145,7 @@ data_dir = "{data_dir}"
 name = "Test IdP"
 type = "oidc"
 config = {{ {idp_config} }}
+{scim}
 
 {second_idp}
 [[applications]]
@@ -158,6 +163,11 @@ policies = {policies}
             app_path = opts.app_path,
             server_extra = opts.server_extra,
             top_extra = opts.top_extra,
+            scim = opts
+                .scim
+                .as_deref()
+                .map(|s| format!("scim_config = {{ {s} }}"))
+                .unwrap_or_default(),
         );
         let config = Config::from_raw(Config::parse_toml(&toml, "test").unwrap(), &[]).unwrap();
         let running = start_on(config, Some(gw_listener)).await.unwrap();
