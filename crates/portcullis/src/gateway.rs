@@ -661,6 +661,7 @@ async fn follow_changes(
             Ok(Change::AppTokensRevoked { app_id, at }) => gw.revoked.revoke_app(app_id, at),
             Ok(Change::ServiceTokensChanged) => gw.reload_service_tokens().await,
             Ok(Change::SigningKeysChanged) | Ok(Change::ConfigChanged) => {}
+            Ok(Change::Resync) => gw.resync().await,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "change feed lagged; reloading from the store");
                 gw.resync().await;

@@ -3,14 +3,15 @@
 //! one [`Store`] trait, plus a change feed that tells every node what to reload.
 //!
 //! This is the only crate that knows SQL. Callers open a store with [`open`] and see nothing but the
-//! trait and the plain records of [`records`], so a PostgreSQL backend can join the SQLite one
-//! without changing them; the `conformance` suite (feature `conformance`) states the behaviour both
-//! must share. It deliberately does not validate what it stores (email normalisation, config
+//! trait and the plain records of [`records`], whichever backend is behind it: SQLite for one
+//! node, PostgreSQL for several nodes sharing one database; the `conformance` suite (feature
+//! `conformance`) states the behaviour both share. It deliberately does not validate what it stores (email normalisation, config
 //! shapes, AUD format are the caller's), does not seal or unseal secrets, and is never called on the
 //! request hot path: nodes hold snapshots and keep them current through [`Store::subscribe`].
 
 mod error;
 mod feed;
+mod postgres;
 pub mod records;
 mod rows;
 pub mod scim;
@@ -36,17 +37,31 @@ pub use scim::{
 
 /// Opens the store a database URL names, creating and migrating the database when needed.
 ///
-/// Called once at start-up. Accepted URLs: `sqlite://path/to/file.db` (also `sqlite:path`; the file
-/// and its parent directory are created when missing) and `sqlite::memory:` (a private database
-/// that lives as long as the returned store; for tests). Fails with [`StoreError::InvalidUrl`] for
-/// anything else, and with [`StoreError::Migration`] when the schema is newer than this build.
+/// Called once at start-up. Accepted URLs:
+/// - `sqlite://path/to/file.db` (also `sqlite:path`; the file and its parent directory are created
+///   when missing) and `sqlite::memory:` (a private database that lives as long as the returned
+///   store; for tests);
+/// - `postgres://user:password@host:port/database` (also `postgresql://`), for several nodes on
+///   one database. The database must exist; its tables are created. Besides what PostgreSQL
+///   clients understand (`sslmode=require|verify-ca|verify-full`, `sslrootcert=/path/ca.pem`,
+///   `application_name`...), the query string may set `max_connections` (default 10),
+///   `min_connections` (default 0), `acquire_timeout` (how long a query waits for a free
+///   connection, default `5s`) and `statement_timeout` (default `10s`, `0s` for none);
+///   durations take `ms`, `s` or `m`. Changes made by any process on the database reach this
+///   store's subscribers through `LISTEN`/`NOTIFY`.
+///
+/// Fails with [`StoreError::InvalidUrl`] for anything else (the message never repeats a
+/// password), with [`StoreError::Database`] when the database cannot be reached, and with
+/// [`StoreError::Migration`] when the schema is newer than this build.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
     } else {
-        // The URL itself is not repeated: other schemes carry passwords.
+        // The URL itself is not repeated: it may carry a password.
         Err(StoreError::InvalidUrl(
-            "this build supports only sqlite: URLs (sqlite://path/to/file.db or sqlite::memory:)"
+            "expected sqlite://path/to/file.db, sqlite::memory: or postgres://user@host/database"
                 .into(),
         ))
     }

@@ -258,6 +258,9 @@ pub enum Change {
     AppTokensRevoked { app_id: Uuid, at: i64 },
     /// Service tokens were created, changed or deleted: reload them.
     ServiceTokensChanged,
+    /// Changes may have been missed (the connection that carries other nodes' changes was lost
+    /// and is back): reload everything. Published by the store itself, never by a write.
+    Resync,
 }
 
 #[cfg(test)]

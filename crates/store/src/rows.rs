@@ -7,6 +7,8 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+pub(crate) mod scim;
+
 use crate::StoreError;
 use crate::records::{
     ApplicationRecord, AuthLogRecord, IdentityRecord, LoginMethodRecord, ServiceTokenRecord,

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::{SqliteStore, db_error};
 use crate::StoreError;
 use crate::records::UserRecord;
-use crate::rows::{UserRow, bool_from, bool_int, convert_all, json_from, json_text, uuid_from};
+use crate::rows::scim::{ScimGroupRow, ScimLogRow, ScimUserRow, email_keys, flip};
+use crate::rows::{UserRow, bool_int, convert_all, json_text};
 use crate::scim::{
     ScimGroupPatch, ScimGroupPatched, ScimGroupRecord, ScimLogQuery, ScimLogRecord, ScimLookup,
     ScimMemberRecord, ScimMembersStep, ScimUserRecord,
@@ -46,125 +47,6 @@ macro_rules! log_select {
             $rest
         )
     };
-}
-
-#[derive(sqlx::FromRow)]
-struct ScimUserRow {
-    id: String,
-    idp_id: String,
-    user_name: String,
-    external_id: Option<String>,
-    display_name_key: Option<String>,
-    active: i64,
-    attributes: String,
-    registry_user_id: Option<String>,
-    created_ms: i64,
-    modified_ms: i64,
-    version: i64,
-}
-
-impl ScimUserRow {
-    fn into_record(self, emails: Vec<String>) -> Result<ScimUserRecord, StoreError> {
-        let attributes = json_from("scim_users.attributes", &self.attributes)?;
-        // The display name is kept verbatim in the attributes; the column holds its index key.
-        let display_name = attributes
-            .get("displayName")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .or(self.display_name_key);
-        Ok(ScimUserRecord {
-            id: self.id,
-            idp_id: uuid_from("scim_users.idp_id", &self.idp_id)?,
-            user_name: self.user_name,
-            external_id: self.external_id,
-            display_name,
-            emails,
-            active: bool_from("scim_users.active", self.active)?,
-            attributes,
-            registry_user_id: self
-                .registry_user_id
-                .map(|id| uuid_from("scim_users.registry_user_id", &id))
-                .transpose()?,
-            created_ms: self.created_ms,
-            modified_ms: self.modified_ms,
-            version: self.version,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct ScimGroupRow {
-    id: String,
-    idp_id: String,
-    display_name: String,
-    external_id: Option<String>,
-    created_ms: i64,
-    modified_ms: i64,
-    version: i64,
-}
-
-impl TryFrom<ScimGroupRow> for ScimGroupRecord {
-    type Error = StoreError;
-    fn try_from(r: ScimGroupRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: r.id,
-            idp_id: uuid_from("scim_groups.idp_id", &r.idp_id)?,
-            display_name: r.display_name,
-            external_id: r.external_id,
-            created_ms: r.created_ms,
-            modified_ms: r.modified_ms,
-            version: r.version,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct ScimLogRow {
-    id: String,
-    idp_id: String,
-    logged_ms: i64,
-    request_method: String,
-    resource_type: String,
-    user_email: Option<String>,
-    group_name: Option<String>,
-    resource_id: Option<String>,
-    external_id: Option<String>,
-    success: i64,
-    error_description: Option<String>,
-    request_body: Option<String>,
-}
-
-impl TryFrom<ScimLogRow> for ScimLogRecord {
-    type Error = StoreError;
-    fn try_from(r: ScimLogRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: uuid_from("scim_logs.id", &r.id)?,
-            idp_id: uuid_from("scim_logs.idp_id", &r.idp_id)?,
-            logged_ms: r.logged_ms,
-            request_method: r.request_method,
-            resource_type: r.resource_type,
-            user_email: r.user_email,
-            group_name: r.group_name,
-            resource_id: r.resource_id,
-            external_id: r.external_id,
-            success: bool_from("scim_logs.success", r.success)?,
-            error_description: r.error_description,
-            request_body: r
-                .request_body
-                .map(|b| json_from("scim_logs.request_body", &b))
-                .transpose()?,
-        })
-    }
-}
-
-/// Lower-case email values without repeats, as the email index holds them.
-fn email_keys(emails: &[String]) -> Vec<String> {
-    let mut seen = HashSet::new();
-    emails
-        .iter()
-        .map(|e| e.to_lowercase())
-        .filter(|e| seen.insert(e.clone()))
-        .collect()
 }
 
 async fn write_emails(
@@ -244,19 +126,6 @@ async fn remove_all_members(
         .fetch_all(&mut **tx)
         .await
         .map_err(db_error)
-}
-
-/// Records that `id`'s membership flipped; a member added then removed in one request has not
-/// changed.
-fn flip(changed: &mut Vec<String>, ids: Vec<String>) {
-    for id in ids {
-        match changed.iter().position(|c| *c == id) {
-            Some(at) => {
-                changed.swap_remove(at);
-            }
-            None => changed.push(id),
-        }
-    }
 }
 
 impl SqliteStore {

@@ -117,12 +117,7 @@ async fn memory_stores_are_separate() {
 
 #[tokio::test]
 async fn other_schemes_are_refused_without_echoing_the_url() {
-    for url in [
-        "postgres://portcullis:hunter2@db.internal/portcullis",
-        "mysql://root:hunter2@localhost/x",
-        "portcullis.db",
-        "",
-    ] {
+    for url in ["mysql://root:hunter2@localhost/x", "portcullis.db", ""] {
         match crate::open(url).await {
             Err(StoreError::InvalidUrl(message)) => {
                 assert!(!message.contains("hunter2"), "{message}");
