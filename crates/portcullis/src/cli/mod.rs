@@ -25,6 +25,7 @@ use crate::tester::TesterError;
 
 mod format;
 pub mod policy;
+pub mod scim;
 pub mod tokens;
 pub mod users;
 
@@ -58,6 +59,14 @@ pub enum CliError {
     AppNotRecorded(String),
     #[error("cannot write JSON: {0}")]
     Json(serde_json::Error),
+    #[error("no login method named `{name}`; configured: {known}")]
+    UnknownLoginMethod { name: String, known: String },
+    #[error(
+        "login method `{0}` is configured but not yet in the database: start the gateway once so that it records it"
+    )]
+    LoginMethodNotRecorded(String),
+    #[error("SCIM: {0}")]
+    Scim(String),
 }
 
 /// Who reads the answer: a person (aligned text) or a program (JSON).
@@ -179,6 +188,23 @@ pub enum AdminGroup {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// SCIM provisioning of a login method.
+    Scim {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: ScimCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ScimCommand {
+    /// Generate a new SCIM secret for a login method and print it once (the old one stops
+    /// working at once).
+    RefreshSecret {
+        /// The login method's name or id.
+        login_method: String,
+    },
 }
 
 impl AdminGroup {
@@ -192,6 +218,7 @@ impl AdminGroup {
             AdminGroup::Sessions { options, command } => (options, AdminCommand::Sessions(command)),
             AdminGroup::Apps { options, command } => (options, AdminCommand::Apps(command)),
             AdminGroup::Policy { options, command } => (options, AdminCommand::Policy(command)),
+            AdminGroup::Scim { options, command } => (options, AdminCommand::Scim(command)),
         }
     }
 }
@@ -214,6 +241,7 @@ pub enum AdminCommand {
     Sessions(SessionCommand),
     Apps(AppCommand),
     Policy(PolicyCommand),
+    Scim(ScimCommand),
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -425,6 +453,9 @@ pub async fn execute(
         }
         AdminCommand::Policy(PolicyCommand::Test(args)) => {
             policy::test(config, store, args, output).await
+        }
+        AdminCommand::Scim(ScimCommand::RefreshSecret { login_method }) => {
+            scim::refresh_secret(config, store, login_method, output).await
         }
     }
 }
