@@ -241,7 +241,7 @@ async fn login(
             Ok(_) => {}
             Err(error) => {
                 tracing::error!(request_id = %ctx.request_id, %error, "session lookup failed");
-                return respond::failure(&Failure::Internal, html, &ctx.request_id);
+                return respond::failure(&Failure::from_store(&error), html, &ctx.request_id);
             }
         }
     }
@@ -588,7 +588,7 @@ async fn finish_login(
         .await;
         let failure = match refusal {
             crate::scim_sync::Refusal::Deactivated => Failure::Deprovisioned,
-            crate::scim_sync::Refusal::Store(_) => Failure::Internal,
+            crate::scim_sync::Refusal::Store(error) => Failure::from_store(&error),
         };
         return respond::failure_branded(&failure, true, &ctx.request_id, None, &gw.branding);
     }
@@ -617,7 +617,7 @@ async fn finish_login(
         Ok(u) => u,
         Err(error) => {
             tracing::error!(request_id = %ctx.request_id, %error, "cannot record the login");
-            return respond::failure(&Failure::Internal, true, &ctx.request_id);
+            return respond::failure(&Failure::from_store(&error), true, &ctx.request_id);
         }
     };
     let email = stored.identity.email.as_str();
@@ -683,7 +683,7 @@ async fn finish_login(
     };
     if let Err(error) = gw.store.create_session(&session).await {
         tracing::error!(request_id = %ctx.request_id, %error, "cannot create the session");
-        return respond::failure(&Failure::Internal, true, &ctx.request_id);
+        return respond::failure(&Failure::from_store(&error), true, &ctx.request_id);
     }
     let org = OrgClaims {
         aud: vec![gw.server.team_domain.clone()],
@@ -982,7 +982,7 @@ async fn identity_response(
         Ok(_) => return respond::failure(&Failure::Unauthenticated, false, &ctx.request_id),
         Err(error) => {
             tracing::error!(request_id = %ctx.request_id, %error, "session lookup failed");
-            return respond::failure(&Failure::Internal, false, &ctx.request_id);
+            return respond::failure(&Failure::from_store(&error), false, &ctx.request_id);
         }
     };
     let Ok(stored) = serde_json::from_value::<StoredIdentity>(record.identity) else {

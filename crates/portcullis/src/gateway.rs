@@ -660,7 +660,8 @@ async fn follow_changes(
             }
             Ok(Change::AppTokensRevoked { app_id, at }) => gw.revoked.revoke_app(app_id, at),
             Ok(Change::ServiceTokensChanged) => gw.reload_service_tokens().await,
-            Ok(Change::SigningKeysChanged) | Ok(Change::ConfigChanged) => {}
+            Ok(Change::SigningKeysChanged) => gw.reload_keys().await,
+            Ok(Change::ConfigChanged) => {}
             Ok(Change::Resync) => gw.resync().await,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "change feed lagged; reloading from the store");
@@ -677,17 +678,31 @@ const GENERATION_POLL: Duration = Duration::from_secs(1);
 
 async fn poll_generation(gateway: std::sync::Weak<Gateway>) {
     let mut seen = None;
+    let mut failing = false;
     let mut tick = tokio::time::interval(GENERATION_POLL);
     loop {
         tick.tick().await;
         let Some(gw) = gateway.upgrade() else { return };
         match gw.store.generation().await {
-            Ok(now) if seen.is_some_and(|s| s != now) => {
+            Ok(now) => {
+                // Back after an outage: whatever happened meanwhile is reloaded in full.
+                let moved = seen.is_some_and(|s| s != now) || failing;
+                if failing {
+                    tracing::info!("database reachable again");
+                    failing = false;
+                }
                 seen = Some(now);
-                gw.resync().await;
+                if moved {
+                    gw.resync().await;
+                }
             }
-            Ok(now) => seen = Some(now),
-            Err(error) => tracing::warn!(%error, "cannot read the change generation"),
+            Err(error) => {
+                // Said once per outage, not once a second.
+                if !failing {
+                    tracing::warn!(%error, "database unreachable; serving valid tokens from memory");
+                    failing = true;
+                }
+            }
         }
     }
 }
@@ -711,6 +726,30 @@ impl Gateway {
             Err(error) => tracing::error!(%error, "cannot reload application revocations"),
         }
         self.reload_service_tokens().await;
+        self.reload_keys().await;
+    }
+
+    /// Loads the key ring as the store holds it (another node rotated). Cached token
+    /// verifications are dropped when a key left the ring, so its tokens stop at once.
+    async fn reload_keys(&self) {
+        match keys::reload(self.store.as_ref(), &self.sealer, &self.server.team_domain).await {
+            Ok(ring) => {
+                let old = self.keys.load();
+                let kept_all = old
+                    .verify_set()
+                    .kids()
+                    .all(|kid| ring.verify_set().contains_kid(kid));
+                let changed = old.current().kid() != ring.current().kid() || !kept_all;
+                self.keys.store(Arc::new(ring));
+                if changed {
+                    if !kept_all {
+                        self.token_cache.clear();
+                    }
+                    self.service_assertions.clear();
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot reload the signing keys"),
+        }
     }
 
     async fn reload_service_tokens(&self) {

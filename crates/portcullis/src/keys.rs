@@ -187,6 +187,17 @@ fn ring_from_records(
 }
 
 /// Makes a new current key; the old current becomes the previous key; older ones are deleted.
+/// The key ring as the store holds it now, without creating or rotating anything: what a node
+/// loads when another node rotated.
+pub async fn reload(
+    store: &dyn Store,
+    sealer: &Sealer,
+    cert_name: &str,
+) -> Result<KeyRing, KeyError> {
+    let records = store.list_signing_keys().await?;
+    ring_from_records(sealer, &records, cert_name)
+}
+
 pub async fn rotate(
     store: &dyn Store,
     sealer: &Sealer,

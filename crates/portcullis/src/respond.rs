@@ -52,11 +52,22 @@ pub enum Failure {
     },
     /// Every seat is taken and this user has none.
     NoSeat,
+    /// The database cannot be reached: logins and writes wait for it; valid tokens still work.
+    Unavailable,
     /// The identity provider deactivated this user over SCIM, though it let them sign in.
     Deprovisioned,
 }
 
 impl Failure {
+    /// The failure a store error becomes: the database being unreachable or failing is a 503
+    /// that clears by itself; stored data that cannot be read is an internal error.
+    pub fn from_store(error: &portcullis_store::StoreError) -> Failure {
+        match error {
+            portcullis_store::StoreError::Database(_) => Failure::Unavailable,
+            _ => Failure::Internal,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Failure::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -74,6 +85,7 @@ impl Failure {
             }
             Failure::NoApplication { .. } | Failure::NotFound => StatusCode::NOT_FOUND,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Failure::LoggedOut => StatusCode::OK,
         }
     }
@@ -95,6 +107,7 @@ impl Failure {
             Failure::Forbidden { .. } => "Forbidden",
             Failure::RecentlyRevoked { .. } => "Access revoked",
             Failure::NoSeat => "No seat available",
+            Failure::Unavailable => "Temporarily unavailable",
             Failure::Deprovisioned => "Account deactivated",
         }
     }
@@ -135,6 +148,7 @@ impl Failure {
                 retry_after,
                 if *retry_after == 1 { "" } else { "s" }
             ),
+            Failure::Unavailable => "Signing in is not possible right now because the gateway cannot reach its database. Try again in a minute; if you are already signed in, your applications keep working.".into(),
             Failure::NoSeat => "Your organization has used all of its seats, so new users cannot sign in. Ask your administrator to free a seat.".into(),
             Failure::Deprovisioned => "Your organization's identity provider has deactivated your account, so you cannot sign in. Ask your administrator if you think this is a mistake.".into(),
         }

@@ -1653,3 +1653,56 @@ async fn login_page_shows_the_organization() {
         "no external assets"
     );
 }
+
+#[tokio::test]
+async fn while_the_database_is_gone_tokens_work_and_logins_get_503() {
+    let gw = TestGateway::start(Options::default()).await;
+    let token = gw.app_token().await;
+    gw.gateway().store.close().await;
+    let (status, _, _) = echo_with(&gw, &[("cf-access-token", &token)], "/echo/x").await;
+    assert_eq!(status, 200, "a valid token needs no database");
+    let resp = gw.login(&gw.browser(), "/").await;
+    assert_eq!(resp.status(), 503);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("cannot reach its database")
+    );
+}
+
+#[tokio::test]
+async fn a_key_rotated_by_another_node_is_published_here() {
+    let gw = TestGateway::start(Options::default()).await;
+    let before = gw.gateway().keys.load().current().kid().to_owned();
+    let g = gw.gateway();
+    // What another node sharing the database does when its rotation is due.
+    portcullis::keys::rotate(
+        g.store.as_ref(),
+        &g.sealer,
+        g.server.signing_alg,
+        &g.server.team_domain,
+        g.clock.now(),
+    )
+    .await
+    .unwrap();
+    let mut published = false;
+    for _ in 0..40 {
+        let kids: Vec<String> = certs(&gw).await["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect();
+        if kids.len() == 2 && kids[0] != before && kids.contains(&before) {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        published,
+        "the new key is current and the old one still published"
+    );
+    assert_ne!(gw.gateway().keys.load().current().kid(), before);
+}
