@@ -90,7 +90,8 @@ pub struct RawServer {
     pub public_url: Option<String>,
     /// Directory for the SQLite database and the generated secret key.
     pub data_dir: Option<PathBuf>,
-    /// `sqlite://path` (default: `<data_dir>/portcullis.db`).
+    /// `sqlite://path` (default: `<data_dir>/portcullis.db`), or `postgres://…` for several
+    /// nodes on one database (see docs/deploy.md).
     pub database_url: Option<String>,
     /// 32 bytes, base64: seals login state, IdP secrets and signing keys at rest.
     pub secret_key: Option<String>,
@@ -593,12 +594,19 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     };
     let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
     let database_url = match s.database_url {
-        Some(u) if u.starts_with("sqlite:") => u,
+        Some(u)
+            if ["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| u.starts_with(scheme)) =>
+        {
+            u
+        }
         Some(u) => {
             return Err(invalid(
                 "server.database_url",
                 format!(
-                    "`{}` is not supported; use `sqlite://path/to/portcullis.db`",
+                    "`{}` is not supported; use `sqlite://path/to/portcullis.db` or \
+                     `postgres://user:password@host/database`",
                     redact_url(&u)
                 ),
             ));
