@@ -217,6 +217,8 @@ pub struct Gateway {
     pub service_assertions: AssertionCache,
     /// How the login and block pages look.
     pub branding: crate::respond::Branding,
+    /// This process among the nodes sharing the database (lease holder name).
+    pub node_id: String,
 }
 
 /// App tokens minted for service tokens, reused until they near their expiry.
@@ -430,6 +432,7 @@ impl Gateway {
                 footer: config.organization.design.footer_text.clone(),
             },
             organization: config.organization,
+            node_id: hex::encode(random_bytes::<8>()?),
         }))
     }
 
@@ -801,13 +804,39 @@ impl Gateway {
     }
 }
 
+/// The lease that makes one node of a cluster run the scheduled jobs; held a little longer than
+/// the housekeeping period so that its holder renews it before it lapses.
+const HOUSEKEEPING_LEASE: &str = "housekeeping";
+const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(60);
+const HOUSEKEEPING_LEASE_SECS: i64 = 90;
+
 async fn housekeeping(gateway: std::sync::Weak<Gateway>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(HOUSEKEEPING_PERIOD);
     loop {
         tick.tick().await;
         let Some(gw) = gateway.upgrade() else { return };
         let now = gw.clock.now();
+        // Local memory, every node.
         gw.revoked.prune(now);
+        // Shared state, one node at a time: two nodes rotating at once would each publish a key
+        // the other has not seen yet.
+        match gw
+            .store
+            .try_lease(
+                HOUSEKEEPING_LEASE,
+                &gw.node_id,
+                now,
+                now + HOUSEKEEPING_LEASE_SECS,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::debug!(%error, "cannot take the housekeeping lease; skipping this round");
+                continue;
+            }
+        }
         if gw
             .keys
             .load()

@@ -47,7 +47,7 @@ macro_rules! conformance_tests {
             login_methods, applications, users_and_identities, concurrent_first_logins,
             sessions, session_revocation, signing_keys, auth_logs, auth_log_limit_cap, settings,
             stored_values_round_trip, seats, login_block, user_sessions, app_revocation,
-            service_tokens, generation, scim_provision_user, scim_users, scim_lookups,
+            service_tokens, generation, leases, scim_provision_user, scim_users, scim_lookups,
             scim_groups, scim_concurrent_member_adds, scim_logs);
     };
     (@each $mode:ident $fresh:path; $($name:ident),* $(,)?) => {
@@ -1205,6 +1205,65 @@ pub async fn generation(store: &dyn Store) {
         .unwrap();
     store.revoke_session("s", 2).await.unwrap();
     assert!(store.generation().await.unwrap() > g1);
+}
+
+/// Leases: one holder at a time, renewable by its holder, free to take once expired, and
+/// exactly one winner when nodes race for a free lease.
+pub async fn leases(store: &dyn Store) {
+    assert!(
+        store
+            .try_lease("rotation", "node-a", 100, 160)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lease("rotation", "node-b", 120, 180)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_lease("rotation", "node-a", 150, 210)
+            .await
+            .unwrap(),
+        "renewal"
+    );
+    assert!(
+        !store
+            .try_lease("rotation", "node-b", 200, 260)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_lease("rotation", "node-b", 210, 270)
+            .await
+            .unwrap(),
+        "expired: taken"
+    );
+    assert!(
+        !store
+            .try_lease("rotation", "node-a", 220, 280)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.try_lease("seats", "node-a", 220, 280).await.unwrap(),
+        "leases are per name"
+    );
+
+    let nodes: Vec<String> = (0..8).map(|n| format!("racer-{n}")).collect();
+    let tries = nodes
+        .iter()
+        .map(|n| store.try_lease("race", n, 1_000, 1_060))
+        .collect();
+    let winners = futures_join_all(tries)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(winners, 1);
 }
 
 /// Everything written before the store is closed is there after it is opened again, and opening

@@ -402,6 +402,18 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- change feed and lifecycle -------------------------------------------------------------
 
+    /// Takes or renews the lease `name` for `holder` until `until`: granted when nobody holds it,
+    /// when the holder's lease ended at or before `now`, or when `holder` already holds it.
+    /// Returns whether `holder` holds it now. Called by scheduled jobs (key rotation, seat
+    /// expiry) so that one node of a cluster runs each.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
+
     /// A number that grows with every write that publishes a [`Change`]. Another process (a CLI,
     /// a second node without a shared feed) polls it and reloads its state when it moves.
     async fn generation(&self) -> Result<i64, StoreError>;

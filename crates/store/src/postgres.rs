@@ -1103,6 +1103,31 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement: take the lease when it is free or expired, renew it when it is ours,
+        // leave it alone otherwise (then no row comes back).
+        let taken: Option<String> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $4)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+             WHERE leases.until <= $3 OR leases.holder = excluded.holder
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(taken.is_some())
+    }
+
     async fn generation(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT value FROM generation WHERE id = 1")
             .fetch_one(&self.pool)
