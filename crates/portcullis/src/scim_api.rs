@@ -16,7 +16,7 @@ use portcullis_scim::schema::{
     resource_type_document, resource_types_list, schema_document, schemas_list,
     service_provider_config,
 };
-use portcullis_scim::{Limits, ScimError};
+use portcullis_scim::{Limits, ListQuery, ScimError};
 use portcullis_store::ScimLogRecord;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -29,6 +29,9 @@ use crate::scim_resources::{self as resources, LogFacts, Reply, Scope};
 pub const PREFIX: &str = "/scim/";
 
 const SCIM_JSON: &str = "application/scim+json";
+
+/// The path segment of a search by POST (RFC 7644 §3.4.3).
+const SEARCH: &str = ".search";
 
 /// Whether a team-domain request is for the SCIM endpoint.
 pub fn is_scim_path(path: &str) -> bool {
@@ -72,10 +75,13 @@ pub async fn handle(
         limits,
     };
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    // Writes are logged; a search is a read, though it comes as a POST.
     let logged = matches!(
         http_method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
+    ) && !segments
+        .last()
+        .is_some_and(|s| s.eq_ignore_ascii_case(SEARCH));
     let mut facts = LogFacts::default();
     let outcome = dispatch(
         &scope,
@@ -218,7 +224,13 @@ async fn dispatch(
         (Some("schemas"), [id], &Method::GET) => schema_document(id, base)
             .map(ok)
             .ok_or_else(|| ScimError::not_found("Schema", id)),
-        (Some("users"), [], &Method::GET) => resources::list_users(scope, query).await,
+        (Some("users"), [], &Method::GET) => {
+            resources::list_users(scope, &ListQuery::parse(query, &scope.limits)?).await
+        }
+        (Some("users"), [search], &Method::POST) if search.eq_ignore_ascii_case(SEARCH) => {
+            let q = ListQuery::from_search_request(needs_body(body)?, &scope.limits)?;
+            resources::list_users(scope, &q).await
+        }
         (Some("users"), [], &Method::POST) => {
             resources::create_user(scope, needs_body(body)?, facts).await
         }
@@ -232,7 +244,13 @@ async fn dispatch(
         (Some("users"), [id], &Method::DELETE) => {
             resources::delete_user(scope, id, if_match, facts).await
         }
-        (Some("groups"), [], &Method::GET) => resources::list_groups(scope, query).await,
+        (Some("groups"), [], &Method::GET) => {
+            resources::list_groups(scope, &ListQuery::parse(query, &scope.limits)?).await
+        }
+        (Some("groups"), [search], &Method::POST) if search.eq_ignore_ascii_case(SEARCH) => {
+            let q = ListQuery::from_search_request(needs_body(body)?, &scope.limits)?;
+            resources::list_groups(scope, &q).await
+        }
         (Some("groups"), [], &Method::POST) => {
             resources::create_group(scope, needs_body(body)?, facts).await
         }
@@ -247,6 +265,11 @@ async fn dispatch(
             resources::delete_group(scope, id, if_match, facts).await
         }
         (Some("bulk"), [], _) => Err(ScimError::not_implemented("/Bulk")),
+        // A search across Users and Groups at once would need one sort order and one paging
+        // over two collections; RFC 7644 §3.4.3 lets a server answer 501 instead.
+        (Some(SEARCH), [], &Method::POST) => Err(ScimError::not_implemented(
+            "POST /.search across resource types (search /Users/.search or /Groups/.search)",
+        )),
         (Some("me"), [], _) => Err(ScimError::not_implemented("/Me")),
         (Some("users" | "groups"), [] | [_], other) => Err(method_not_allowed(other)),
         (Some("serviceproviderconfig" | "resourcetypes" | "schemas"), [] | [_], other) => {

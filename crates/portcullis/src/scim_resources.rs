@@ -148,12 +148,10 @@ fn lookup(attribute: IndexedAttribute, value: &str) -> ScimLookup {
 // ---- users ------------------------------------------------------------------------------------
 
 fn user_of(record: &ScimUserRecord) -> Result<User, ScimError> {
-    let data = UserData::from_json(&record.attributes)
-        .map_err(|e| {
-            tracing::error!(scim_user = %record.id, error = %e, "SCIM: stored user does not parse");
-            ScimError::new(500, None, "internal error: a stored user is damaged")
-        })?
-        .data;
+    let data = UserData::from_stored(&record.attributes).map_err(|e| {
+        tracing::error!(scim_user = %record.id, error = %e, "SCIM: stored user does not parse");
+        ScimError::new(500, None, "internal error: a stored user is damaged")
+    })?;
     Ok(User {
         id: record.id.clone(),
         meta: meta(record.created_ms, record.modified_ms, record.version),
@@ -194,10 +192,14 @@ async fn link(scope: &Scope<'_>, data: &UserData) -> Result<Option<Uuid>, ScimEr
     Ok(Some(user.id))
 }
 
+/// The record to store. `was_active` is the sign-in status before this write (true for a new
+/// user): a write that leaves `active` unassigned (a PATCH removed it) keeps that status, so
+/// removing the attribute can neither reactivate a deprovisioned user nor deactivate one.
 fn user_record(
     scope: &Scope<'_>,
     id: String,
     data: &UserData,
+    was_active: bool,
     registry_user_id: Option<Uuid>,
     created_ms: i64,
     version: i64,
@@ -209,7 +211,7 @@ fn user_record(
         external_id: data.external_id().map(str::to_owned),
         display_name: data.display_name().map(str::to_owned),
         emails: data.emails().into_iter().map(|e| e.value).collect(),
-        active: data.active(),
+        active: data.active().unwrap_or(was_active),
         attributes: Value::Object(data.attributes().clone()),
         registry_user_id,
         created_ms,
@@ -241,7 +243,7 @@ pub async fn create_user(
     let id = Uuid::new_v4().to_string();
     facts.resource_id = Some(id.clone());
     let now = scope.now_ms();
-    let record = user_record(scope, id, &data, registry_user_id, now, 1);
+    let record = user_record(scope, id, &data, true, registry_user_id, now, 1);
     scope
         .gw
         .store
@@ -259,9 +261,9 @@ pub async fn get_user(scope: &Scope<'_>, id: &str, query: &str) -> Result<Reply,
     Ok(Reply::resource(200, body, record.version))
 }
 
-/// `GET /Users`: indexed filters read only their candidates; a plain page reads only itself.
-pub async fn list_users(scope: &Scope<'_>, query: &str) -> Result<Reply, ScimError> {
-    let q = ListQuery::parse(query, &scope.limits)?;
+/// `GET /Users` and `POST /Users/.search`: indexed filters read only their candidates; a
+/// plain page reads only itself.
+pub async fn list_users(scope: &Scope<'_>, q: &ListQuery) -> Result<Reply, ScimError> {
     let schema = ResourceSchema::user();
     let store = scope.gw.store.as_ref();
     let idp = scope.idp();
@@ -327,6 +329,7 @@ where
             scope,
             before.id.clone(),
             &data,
+            before.active,
             registry_user_id,
             before.created_ms,
             before.version + 1,
@@ -525,9 +528,9 @@ pub async fn get_group(scope: &Scope<'_>, id: &str, query: &str) -> Result<Reply
     Ok(Reply::resource(200, body, record.version))
 }
 
-/// `GET /Groups`: like [`list_users`]; `excludedAttributes=members` never reads a member.
-pub async fn list_groups(scope: &Scope<'_>, query: &str) -> Result<Reply, ScimError> {
-    let q = ListQuery::parse(query, &scope.limits)?;
+/// `GET /Groups` and `POST /Groups/.search`: like [`list_users`];
+/// `excludedAttributes=members` never reads a member.
+pub async fn list_groups(scope: &Scope<'_>, q: &ListQuery) -> Result<Reply, ScimError> {
     let schema = ResourceSchema::group();
     let store = scope.gw.store.as_ref();
     let idp = scope.idp();

@@ -130,15 +130,67 @@ struct Step<'a> {
     value: Option<&'a Value>,
     /// Came from a path-less value object: read-only keys there are ignored, not refused.
     implicit: bool,
+    /// The step removes this whole schema extension (`"path"` was the extension's URN).
+    whole_extension: Option<&'static str>,
+}
+
+impl<'a> Step<'a> {
+    fn new(path: AttributePath, value: Option<&'a Value>, implicit: bool) -> Self {
+        Step {
+            path,
+            value,
+            implicit,
+            whole_extension: None,
+        }
+    }
+}
+
+/// The schema extension a path names as a whole (`urn:…:enterprise:2.0:User`), if it does.
+/// The path parser reads such a URN as a URN-qualified attribute named after its last
+/// segment, so the two are joined back before looking the extension up.
+fn whole_extension(path: &AttributePath, schema: &ResourceSchema) -> Option<&'static str> {
+    if path.filter.is_some() || path.sub.is_some() {
+        return None;
+    }
+    let full = match &path.urn {
+        Some(urn) => format!("{urn}:{}", path.name),
+        None => path.name.clone(),
+    };
+    schema.extension(&full).map(|ext| ext.id)
+}
+
+/// The steps that set each attribute of an extension object (`{"department": "R&D"}`), as
+/// if each had been addressed by its URN-qualified path: a complex value replaces the
+/// attributes it names and leaves the others (RFC 7644 §3.5.2.1 and §3.5.2.3). Read-only
+/// attributes in it are ignored, as in a path-less value: clients send back what they read.
+fn extension_steps<'a>(urn: &'static str, inner: &'a Map<String, Value>) -> Vec<Step<'a>> {
+    inner
+        .iter()
+        .map(|(name, value)| {
+            let path = AttributePath {
+                urn: Some(urn.to_string()),
+                ..AttributePath::new(name.clone())
+            };
+            Step::new(path, Some(value), true)
+        })
+        .collect()
 }
 
 fn steps<'a>(op: &'a PatchOperation, schema: &ResourceSchema) -> Result<Vec<Step<'a>>, ScimError> {
     if let Some(path) = &op.path {
-        return Ok(vec![Step {
-            path: path.clone(),
-            value: op.value.as_ref(),
-            implicit: false,
-        }]);
+        if let Some(urn) = whole_extension(path, schema) {
+            return match (op.op, &op.value) {
+                (PatchOp::Remove, _) => Ok(vec![Step {
+                    whole_extension: Some(urn),
+                    ..Step::new(path.clone(), None, false)
+                }]),
+                (_, Some(Value::Object(inner))) => Ok(extension_steps(urn, inner)),
+                _ => Err(ScimError::invalid_value(format!(
+                    "{urn} must be set to an object of its attributes"
+                ))),
+            };
+        }
+        return Ok(vec![Step::new(path.clone(), op.value.as_ref(), false)]);
     }
     let Some(Value::Object(map)) = &op.value else {
         return Err(ScimError::invalid_value(
@@ -150,28 +202,14 @@ fn steps<'a>(op: &'a PatchOperation, schema: &ResourceSchema) -> Result<Vec<Step
         if let Some(ext) = schema.extension(key)
             && let Value::Object(inner) = value
         {
-            for (name, value) in inner {
-                let path = AttributePath {
-                    urn: Some(ext.id.to_string()),
-                    ..AttributePath::new(name.clone())
-                };
-                out.push(Step {
-                    path,
-                    value: Some(value),
-                    implicit: true,
-                });
-            }
+            out.extend(extension_steps(ext.id, inner));
             continue;
         }
         // Keys are attribute paths: plain, dotted (`name.givenName`) or URN-qualified. A key
         // that is no path at all names no attribute of ours and is dropped, like unknown
         // attributes in a POST.
         if let Ok(path) = AttributePath::parse(key) {
-            out.push(Step {
-                path,
-                value: Some(value),
-                implicit: true,
-            });
+            out.push(Step::new(path, Some(value), true));
         }
     }
     Ok(out)
@@ -187,6 +225,11 @@ fn steps<'a>(op: &'a PatchOperation, schema: &ResourceSchema) -> Result<Vec<Step
 /// `eq` tests (Entra's `emails[type eq "work"].value`); `remove` through a filter that matches
 /// nothing is a no-op; operations on attributes this server does not define are ignored.
 /// Refused: changing `id` or another read-only attribute (`mutability`), removing `userName`.
+///
+/// A schema extension can be addressed as a whole by its URN: `add`/`replace` with an object
+/// sets the attributes it names (path-less values keyed by the URN do the same), `remove`
+/// drops the extension. Removing `active` leaves it unassigned ([`UserData::active`] is then
+/// `None`): it reads back absent and does not change whether the user may sign in.
 pub fn apply_user_patch(user: &User, request: &PatchRequest) -> Result<User, ScimError> {
     let schema = ResourceSchema::user();
     let mut attributes = user.data.attributes().clone();
@@ -210,6 +253,10 @@ fn apply_user_step(
     op: PatchOp,
     step: &Step<'_>,
 ) -> Result<(), ScimError> {
+    if let Some(urn) = step.whole_extension {
+        attributes.retain(|key, _| !key.eq_ignore_ascii_case(urn));
+        return Ok(());
+    }
     let path = &step.path;
     let Some(resolved) = schema.resolve_top(path.urn.as_deref(), &path.name) else {
         return Ok(());

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use serde_json::{Map, Value, json};
 
 use crate::filter::{AttributePath, Filter, get_ci, select};
-use crate::schema::{LIST_RESPONSE_SCHEMA, ResourceSchema, Returned};
+use crate::schema::{LIST_RESPONSE_SCHEMA, ResourceSchema, Returned, SEARCH_REQUEST_SCHEMA};
 use crate::{Limits, ScimError};
 
 /// Sort direction.
@@ -45,15 +45,7 @@ impl ListQuery {
     /// Parses a raw query string (`filter=userName+eq+%22a%22&startIndex=1&count=2`); unknown
     /// parameters are ignored, parameter names are case-insensitive.
     pub fn parse(query_string: &str, limits: &Limits) -> Result<ListQuery, ScimError> {
-        let mut query = ListQuery {
-            filter: None,
-            start_index: 1,
-            count: limits.max_results,
-            attributes: Vec::new(),
-            excluded_attributes: Vec::new(),
-            sort_by: None,
-            sort_order: SortOrder::Ascending,
-        };
+        let mut query = ListQuery::unrestricted(limits);
         for pair in query_string
             .trim_start_matches('?')
             .split('&')
@@ -62,39 +54,115 @@ impl ListQuery {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let key = percent_decode(key);
             let value = percent_decode(value);
-            match key.to_ascii_lowercase().as_str() {
-                "filter" if value.trim().is_empty() => query.filter = None,
-                "filter" => {
-                    query.filter = Some(Filter::parse_with_max_len(&value, limits.max_filter_len)?)
-                }
-                "startindex" => {
-                    query.start_index = parse_count(&value, "startIndex")?.max(1) as usize
-                }
-                "count" => {
-                    let count = parse_count(&value, "count")?.max(0) as usize;
-                    query.count = count.min(limits.max_results);
-                }
-                "attributes" => query.attributes = parse_paths(&value)?,
-                "excludedattributes" => query.excluded_attributes = parse_paths(&value)?,
-                "sortby" if value.trim().is_empty() => query.sort_by = None,
-                "sortby" => query.sort_by = Some(AttributePath::parse(value.trim())?),
-                "sortorder" => {
-                    query.sort_order = match value.trim() {
-                        v if v.eq_ignore_ascii_case("ascending") || v.is_empty() => {
-                            SortOrder::Ascending
-                        }
-                        v if v.eq_ignore_ascii_case("descending") => SortOrder::Descending,
-                        other => {
-                            return Err(ScimError::invalid_value(format!(
-                                "sortOrder is \"{other}\"; expected ascending or descending"
-                            )));
-                        }
-                    }
-                }
-                _ => {}
-            }
+            query.set(&key, &value, limits)?;
         }
         Ok(query)
+    }
+
+    /// Parses the body of `POST /Users/.search` or `POST /Groups/.search` (RFC 7644 §3.4.3), a
+    /// SearchRequest carrying the same parameters as the query string of a `GET`: `filter`,
+    /// `startIndex`, `count`, `attributes`, `excludedAttributes`, `sortBy`, `sortOrder`. Key
+    /// names are case-insensitive; `attributes` may be a list of paths or one comma-separated
+    /// string; numbers may be sent as strings. A missing `schemas` is tolerated (as in PATCH),
+    /// a wrong one is refused, so that a misdirected resource body is not taken for a search.
+    pub fn from_search_request(body: &Value, limits: &Limits) -> Result<ListQuery, ScimError> {
+        let Value::Object(map) = body else {
+            return Err(ScimError::invalid_syntax(
+                "a SearchRequest must be a JSON object",
+            ));
+        };
+        let mut query = ListQuery::unrestricted(limits);
+        for (key, value) in map {
+            if key.eq_ignore_ascii_case("schemas") {
+                let names_search = match value {
+                    Value::Array(urns) => urns.iter().any(|u| {
+                        u.as_str()
+                            .is_some_and(|u| u.eq_ignore_ascii_case(SEARCH_REQUEST_SCHEMA))
+                    }),
+                    Value::String(urn) => urn.eq_ignore_ascii_case(SEARCH_REQUEST_SCHEMA),
+                    _ => false,
+                };
+                if !names_search {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "a SearchRequest's schemas must be [\"{SEARCH_REQUEST_SCHEMA}\"]"
+                    )));
+                }
+                continue;
+            }
+            let text = match value {
+                Value::Null => continue,
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Array(items) => {
+                    let mut joined = Vec::with_capacity(items.len());
+                    for item in items {
+                        match item.as_str() {
+                            Some(path) => joined.push(path),
+                            None => {
+                                return Err(ScimError::invalid_value(format!(
+                                    "{key} must list attribute paths as strings"
+                                )));
+                            }
+                        }
+                    }
+                    joined.join(",")
+                }
+                Value::Bool(_) | Value::Object(_) => {
+                    return Err(ScimError::invalid_value(format!(
+                        "{key} has a value of the wrong type"
+                    )));
+                }
+            };
+            query.set(key, &text, limits)?;
+        }
+        Ok(query)
+    }
+
+    /// A query with no parameters: everything, first page of the largest size.
+    fn unrestricted(limits: &Limits) -> ListQuery {
+        ListQuery {
+            filter: None,
+            start_index: 1,
+            count: limits.max_results,
+            attributes: Vec::new(),
+            excluded_attributes: Vec::new(),
+            sort_by: None,
+            sort_order: SortOrder::Ascending,
+        }
+    }
+
+    /// Sets one parameter (name in any case; unknown names ignored) from its decoded text.
+    fn set(&mut self, key: &str, value: &str, limits: &Limits) -> Result<(), ScimError> {
+        match key.to_ascii_lowercase().as_str() {
+            "filter" if value.trim().is_empty() => self.filter = None,
+            "filter" => {
+                self.filter = Some(Filter::parse_with_max_len(value, limits.max_filter_len)?)
+            }
+            "startindex" => self.start_index = parse_count(value, "startIndex")?.max(1) as usize,
+            "count" => {
+                let count = parse_count(value, "count")?.max(0) as usize;
+                self.count = count.min(limits.max_results);
+            }
+            "attributes" => self.attributes = parse_paths(value)?,
+            "excludedattributes" => self.excluded_attributes = parse_paths(value)?,
+            "sortby" if value.trim().is_empty() => self.sort_by = None,
+            "sortby" => self.sort_by = Some(AttributePath::parse(value.trim())?),
+            "sortorder" => {
+                self.sort_order = match value.trim() {
+                    v if v.eq_ignore_ascii_case("ascending") || v.is_empty() => {
+                        SortOrder::Ascending
+                    }
+                    v if v.eq_ignore_ascii_case("descending") => SortOrder::Descending,
+                    other => {
+                        return Err(ScimError::invalid_value(format!(
+                            "sortOrder is \"{other}\"; expected ascending or descending"
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// 0-based offset of the first result (for SQL `OFFSET`).

@@ -136,19 +136,34 @@ pub struct EnterpriseUser {
 }
 
 impl UserData {
-    /// Parses a POST/PUT body. Also the way to load stored [`UserData::attributes`] back.
+    /// Parses a POST/PUT body. A body without `active` makes an active user: RFC 7643 lets
+    /// the server default it, and a provisioned user is active until the identity provider
+    /// says otherwise.
     pub fn from_json(body: &Value) -> Result<ParsedUser, ScimError> {
+        let mut parsed = UserData::parse(body)?;
+        parsed
+            .data
+            .attributes
+            .entry("active")
+            .or_insert(Value::Bool(true));
+        Ok(parsed)
+    }
+
+    /// Loads stored [`UserData::attributes`] back as they are: nothing is defaulted, so an
+    /// `active` a PATCH removed stays unassigned.
+    pub fn from_stored(attributes: &Value) -> Result<UserData, ScimError> {
+        UserData::parse(attributes).map(|parsed| parsed.data)
+    }
+
+    fn parse(body: &Value) -> Result<ParsedUser, ScimError> {
         let body = body
             .as_object()
             .ok_or_else(|| ScimError::invalid_syntax("a User must be a JSON object"))?;
-        let (mut attributes, password_supplied) = canonicalize(ResourceSchema::user(), body)?;
+        let (attributes, password_supplied) = canonicalize(ResourceSchema::user(), body)?;
         match attributes.get("userName") {
             Some(Value::String(name)) if !name.is_empty() => {}
             _ => return Err(ScimError::invalid_value("userName is required")),
         }
-        // RFC 7643 lets the server default `active`; a provisioned user is active until the
-        // identity provider says otherwise.
-        attributes.entry("active").or_insert(Value::Bool(true));
         Ok(ParsedUser {
             data: UserData { attributes },
             password_supplied,
@@ -179,12 +194,13 @@ impl UserData {
         self.string("displayName")
     }
 
-    /// `active`; `false` means the identity provider deprovisioned the user.
-    pub fn active(&self) -> bool {
-        self.attributes
-            .get("active")
-            .and_then(Value::as_bool)
-            .unwrap_or(true)
+    /// `active`: `Some(false)` means the identity provider deprovisioned the user; `None` that
+    /// the attribute is unassigned (a PATCH removed it). An unassigned `active` neither
+    /// activates nor deactivates anyone: the user's sign-in status stays what it last was.
+    /// Deprovisioning clients set `active` to false; none removes it to deactivate, and
+    /// reading a removal as "active" would let a stray remove undo a deprovisioning.
+    pub fn active(&self) -> Option<bool> {
+        self.attributes.get("active").and_then(Value::as_bool)
     }
 
     /// `name.givenName`.
@@ -271,7 +287,7 @@ impl UserData {
     }
 
     pub(crate) fn from_attributes(attributes: Map<String, Value>) -> Result<UserData, ScimError> {
-        UserData::from_json(&Value::Object(attributes)).map(|parsed| parsed.data)
+        UserData::from_stored(&Value::Object(attributes))
     }
 }
 

@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
-use crate::resource::{GroupData, Meta};
+use crate::resource::{EnterpriseUser, GroupData, Meta};
 use crate::{ScimType, Timestamp};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -34,9 +34,7 @@ fn request(body: Value) -> PatchRequest {
 /// the same user.
 fn patched(user: &User, body: Value) -> User {
     let out = apply_user_patch(user, &request(body)).unwrap_or_else(|e| panic!("{e}"));
-    let reparsed = UserData::from_json(&out.to_json("https://x/scim/v2"))
-        .unwrap()
-        .data;
+    let reparsed = UserData::from_stored(&out.to_json("https://x/scim/v2")).unwrap();
     assert_eq!(reparsed, out.data, "round trip");
     assert_eq!(out.id, user.id);
     out
@@ -118,7 +116,7 @@ fn entra_disable_without_flag_uses_string_false() {
             "Operations": [{"op": "Replace", "path": "active", "value": "False"}]
         }),
     );
-    assert!(!out.data.active());
+    assert_eq!(out.data.active(), Some(false));
 }
 
 #[test]
@@ -128,7 +126,7 @@ fn entra_disable_with_flag_uses_boolean() {
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                "Operations": [{"op": "replace", "path": "active", "value": false}]}),
     );
-    assert!(!out.data.active());
+    assert_eq!(out.data.active(), Some(false));
 }
 
 #[test]
@@ -186,7 +184,7 @@ fn entra_path_less_replace_with_dotted_and_urn_keys_with_flag() {
     assert_eq!(d.primary_email().as_deref(), Some("alicia@contoso.com"));
     assert_eq!(d.enterprise().employee_number.as_deref(), Some("42"));
     assert_eq!(d.enterprise().manager_id.as_deref(), Some("m-9"));
-    assert!(!d.active());
+    assert_eq!(d.active(), Some(false));
 }
 
 #[test]
@@ -249,7 +247,7 @@ fn okta_path_less_deactivate() {
         json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                "Operations": [{"op": "replace", "value": {"active": false}}]}),
     );
-    assert!(!out.data.active());
+    assert_eq!(out.data.active(), Some(false));
     assert_eq!(out.data.user_name(), "alice@contoso.com");
 }
 
@@ -748,6 +746,8 @@ mod properties {
             Just(format!("{ENT}:manager")),
             Just(format!("{ENT}:manager.value")),
             Just(format!("{ENT}:department")),
+            Just(ENT.to_string()),
+            Just("active".to_string()),
             Just("groups".to_string()),
             "[a-zA-Z\\[\\]\". ]{0,16}",
         ])
@@ -776,7 +776,7 @@ mod properties {
                 && let Ok(out) = apply_user_patch(&alice(), &request)
             {
                 prop_assert!(!out.data.user_name().is_empty());
-                let reparsed = UserData::from_json(&out.to_json("https://x")).unwrap().data;
+                let reparsed = UserData::from_stored(&out.to_json("https://x")).unwrap();
                 prop_assert_eq!(reparsed, out.data);
             }
         }
@@ -805,4 +805,120 @@ mod properties {
             let _ = crate::resource::GroupData::from_json(&body);
         }
     }
+}
+
+// ---- the enterprise extension as a whole, and `active` removed ----------------------------
+
+#[test]
+fn add_of_the_whole_extension_by_its_urn_sets_the_attributes_it_names() {
+    let bare = user(json!({"userName": "bob@contoso.com"}));
+    let value = json!({
+        "employeeNumber": "42",
+        "costCenter": "CC-1",
+        "manager": {"value": "u-9", "displayName": "Boss"}
+    });
+    let out = patched(
+        &bare,
+        json!({"Operations": [{"op": "add", "path": ENT, "value": value}]}),
+    );
+    let ent = out.data.enterprise();
+    assert_eq!(ent.employee_number.as_deref(), Some("42"));
+    assert_eq!(ent.cost_center.as_deref(), Some("CC-1"));
+    assert_eq!(ent.manager_id.as_deref(), Some("u-9"));
+    let shown = out.to_json("https://x/scim/v2");
+    assert_eq!(shown["schemas"][1], ENT);
+    assert_eq!(shown[ENT]["employeeNumber"], "42");
+}
+
+#[test]
+fn replace_of_the_whole_extension_by_its_urn_keeps_attributes_it_does_not_name() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "Replace", "path": ENT.to_uppercase(), "value": {"department": "R&D", "division": "East"}}]}),
+    );
+    let ent = out.data.enterprise();
+    assert_eq!(ent.department.as_deref(), Some("R&D"));
+    assert_eq!(ent.division.as_deref(), Some("East"));
+    assert_eq!(
+        ent.employee_number.as_deref(),
+        Some("1"),
+        "not named: unchanged"
+    );
+}
+
+#[test]
+fn path_less_values_keyed_by_the_extension_urn_set_its_attributes() {
+    for op in ["add", "replace"] {
+        let out = patched(
+            &alice(),
+            json!({"Operations": [{"op": op, "value": {(ENT): {"costCenter": "9"}, "displayName": "A."}}]}),
+        );
+        assert_eq!(
+            out.data.enterprise().cost_center.as_deref(),
+            Some("9"),
+            "{op}"
+        );
+        assert_eq!(
+            out.data.enterprise().department.as_deref(),
+            Some("Finance"),
+            "{op}"
+        );
+        assert_eq!(out.data.display_name(), Some("A."), "{op}");
+    }
+}
+
+#[test]
+fn the_whole_extension_must_be_set_to_an_object() {
+    let e = patch_error(
+        &alice(),
+        json!({"Operations": [{"op": "add", "path": ENT, "value": "x"}]}),
+    );
+    assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+}
+
+#[test]
+fn remove_of_the_extension_by_its_urn_drops_it() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "remove", "path": ENT}]}),
+    );
+    assert_eq!(out.data.enterprise(), EnterpriseUser::default());
+    let shown = out.to_json("https://x/scim/v2");
+    assert!(shown.get(ENT).is_none(), "{shown}");
+    assert_eq!(
+        shown["schemas"],
+        json!(["urn:ietf:params:scim:schemas:core:2.0:User"])
+    );
+    // Core attributes are untouched, and removing an absent extension is a no-op.
+    assert_eq!(out.data.display_name(), Some("Alice"));
+    let again = patched(&out, json!({"Operations": [{"op": "remove", "path": ENT}]}));
+    assert_eq!(again.data, out.data);
+}
+
+#[test]
+fn removing_active_leaves_it_unassigned_and_decides_nothing() {
+    let out = patched(
+        &alice(),
+        json!({"Operations": [{"op": "remove", "path": "active"}]}),
+    );
+    assert_eq!(out.data.active(), None);
+    assert!(out.to_json("https://x/scim/v2").get("active").is_none());
+    // A deactivated user whose `active` is removed is not thereby reactivated: the status is
+    // unassigned, which the caller reads as "unchanged".
+    let deactivated = patched(
+        &alice(),
+        json!({"Operations": [{"op": "replace", "path": "active", "value": "False"}]}),
+    );
+    assert_eq!(deactivated.data.active(), Some(false));
+    let removed = patched(
+        &deactivated,
+        json!({"Operations": [{"op": "remove", "path": "active"}]}),
+    );
+    assert_eq!(removed.data.active(), None);
+    // Setting it again assigns it again.
+    let back = patched(
+        &removed,
+        json!({"Operations": [{"op": "add", "path": "active", "value": true}]}),
+    );
+    assert_eq!(back.data.active(), Some(true));
 }

@@ -221,3 +221,87 @@ fn respond_filters_sorts_pages_and_projects() {
         .collect();
     assert_eq!(ids, ["u1", "u2", "u3", "u4"], "sorted by the primary email");
 }
+
+fn search(body: Value) -> Result<ListQuery, ScimError> {
+    ListQuery::from_search_request(&body, &limits())
+}
+
+#[test]
+fn a_search_request_body_carries_the_get_parameters() {
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "attributes": ["userName", "name.givenName"],
+        "excludedAttributes": ["emails"],
+        "filter": "userName sw \"a\"",
+        "startIndex": 3,
+        "count": 2,
+        "sortBy": "userName",
+        "sortOrder": "descending"
+    });
+    let query = search(body).unwrap();
+    assert_eq!(
+        query,
+        q(
+            "attributes=userName,name.givenName&excludedAttributes=emails&filter=userName+sw+%22a%22&startIndex=3&count=2&sortBy=userName&sortOrder=descending"
+        )
+    );
+    let users: Vec<Value> = ["a1", "a2", "a3", "a4", "b1"]
+        .iter()
+        .map(|name| user(name, name))
+        .collect();
+    let page = query.respond(users, ResourceSchema::user());
+    assert_eq!(page["totalResults"], 4);
+    assert_eq!(page["startIndex"], 3);
+    let names: Vec<&str> = page["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a2", "a1"]);
+    let first = &page["Resources"][0];
+    assert_eq!(first["name"], json!({"givenName": "G"}));
+    assert!(first.get("emails").is_none(), "{first}");
+}
+
+#[test]
+fn a_search_request_is_forgiving_about_spelling_and_types() {
+    // No `schemas`, keys in another case, a comma-separated string, numbers as text.
+    let query = search(json!({
+        "Attributes": "userName,emails",
+        "COUNT": "5",
+        "startindex": "0",
+        "filter": null
+    }))
+    .unwrap();
+    assert_eq!((query.start_index, query.count), (1, 5));
+    assert_eq!(query.attributes.len(), 2);
+    assert!(query.filter.is_none());
+    // An empty body lists everything, capped like a GET without parameters.
+    assert_eq!(search(json!({})).unwrap(), q(""));
+    // count above the limit is capped.
+    assert_eq!(search(json!({"count": 100000})).unwrap().count, 100);
+}
+
+#[test]
+fn a_malformed_search_request_is_refused_with_its_reason() {
+    let kind = |body: Value| search(body).unwrap_err().scim_type;
+    assert_eq!(kind(json!([])), Some(ScimType::InvalidSyntax));
+    assert_eq!(
+        kind(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x"})),
+        Some(ScimType::InvalidSyntax)
+    );
+    assert_eq!(
+        kind(json!({"filter": "userName zz \"x\""})),
+        Some(ScimType::InvalidFilter)
+    );
+    assert_eq!(
+        kind(json!({"attributes": [1, 2]})),
+        Some(ScimType::InvalidValue)
+    );
+    assert_eq!(kind(json!({"count": true})), Some(ScimType::InvalidValue));
+    assert_eq!(
+        kind(json!({"sortOrder": "sideways"})),
+        Some(ScimType::InvalidValue)
+    );
+}

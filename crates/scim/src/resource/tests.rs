@@ -53,7 +53,7 @@ fn okta_create_body_drops_password_groups_and_unknowns() {
     assert_eq!(attrs["locale"], "en-US");
     assert_eq!(data.given_name(), Some("Bob"));
     assert_eq!(data.family_name(), Some("Jones"));
-    assert!(data.active());
+    assert_eq!(data.active(), Some(true));
     assert_eq!(data.primary_email().as_deref(), Some("bob@example.com"));
 }
 
@@ -72,7 +72,7 @@ fn entra_create_body_with_enterprise_extension() {
     }));
     assert!(!parsed.password_supplied);
     let data = parsed.data;
-    assert!(data.active(), "\"True\" is a boolean");
+    assert_eq!(data.active(), Some(true), "\"True\" is a boolean");
     assert_eq!(
         data.user_name(),
         "Alice.Smith@Contoso.com",
@@ -147,7 +147,7 @@ fn tolerant_shapes() {
     .data;
     assert_eq!(data.user_name(), "solo@example.com");
     assert_eq!(data.emails().len(), 1);
-    assert!(!data.active());
+    assert_eq!(data.active(), Some(false));
     assert_eq!(data.attributes()["userType"], "Employee");
     assert_eq!(data.given_name(), Some("Solo"));
     assert_eq!(data.enterprise().cost_center.as_deref(), Some("CC1"));
@@ -155,7 +155,10 @@ fn tolerant_shapes() {
 
 #[test]
 fn active_defaults_to_true() {
-    assert!(parse_user(json!({"userName": "a"})).data.active());
+    assert_eq!(
+        parse_user(json!({"userName": "a"})).data.active(),
+        Some(true)
+    );
 }
 
 #[test]
@@ -322,4 +325,21 @@ fn group_body_errors() {
     assert_eq!(err.scim_type, Some(ScimType::InvalidValue));
     assert!(GroupData::from_json(&json!({"displayName": "g", "members": [true]})).is_err());
     assert!(GroupData::from_json(&json!("g")).is_err());
+}
+
+#[test]
+fn request_bodies_default_active_but_stored_attributes_are_taken_as_they_are() {
+    let body = json!({"userName": "a"});
+    assert_eq!(parse_user(body.clone()).data.active(), Some(true));
+    let stored = UserData::from_stored(&body).unwrap();
+    assert_eq!(
+        stored.active(),
+        None,
+        "a removed `active` stays removed when read back"
+    );
+    assert!(stored.attributes().get("active").is_none());
+    assert!(
+        UserData::from_stored(&json!({"active": false})).is_err(),
+        "userName is still required"
+    );
 }

@@ -263,6 +263,72 @@ async fn discovery_auth_and_errors_speak_scim() {
 }
 
 #[tokio::test]
+async fn search_by_post_answers_like_a_get_and_is_not_logged() {
+    let gw = TestGateway::start(scim_options("")).await;
+    let scim = Client::new(&gw);
+    for name in ["ann", "abe", "bob"] {
+        scim.create_user(&format!("{name}@example.com")).await;
+    }
+    let group = scim.create_group("Sales", &[]).await;
+    let found = scim
+        .post(
+            "/Users/.search",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                "filter": "userName sw \"a\"",
+                "attributes": ["userName"],
+                "sortBy": "userName",
+                "sortOrder": "descending",
+                "startIndex": 1,
+                "count": 10
+            }),
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(
+        found.body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+    );
+    assert_eq!(total(&found), 2);
+    let names: Vec<&str> = found.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ann@example.com", "abe@example.com"]);
+    assert!(found.body["Resources"][0].get("emails").is_none());
+    let groups = scim
+        .post(
+            "/Groups/.search",
+            json!({"filter": "displayName eq \"Sales\"", "excludedAttributes": ["members"]}),
+        )
+        .await;
+    assert_eq!(groups.status, 200, "{}", groups.body);
+    assert_eq!(groups.body["Resources"][0]["id"], group.as_str());
+    let bad = scim
+        .post("/Users/.search", json!({"filter": "userName zz 1"}))
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["scimType"].as_str()),
+        (400, Some("invalidFilter"))
+    );
+    let across = scim.post("/.search", json!({})).await;
+    assert_eq!(across.status, 501, "{}", across.body);
+    let logged = gw
+        .gateway()
+        .store
+        .list_scim_logs(&ScimLogQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        logged.len(),
+        4,
+        "three user and one group creation; searches are reads"
+    );
+}
+
+#[tokio::test]
 async fn the_provisioning_log_records_writes_without_passwords() {
     let gw = TestGateway::start(scim_options("")).await;
     let scim = Client::new(&gw);
@@ -662,6 +728,41 @@ async fn deprovisioning_ends_sessions_frees_the_seat_and_refuses_login() {
     assert_eq!(again.status(), 403);
     let page = again.text().await.unwrap();
     assert!(page.contains("deactivated your account"), "{page}");
+}
+
+#[tokio::test]
+async fn removing_active_reads_back_absent_and_does_not_reactivate() {
+    let gw = TestGateway::start(scim_options(", user_deprovision = true")).await;
+    let scim = Client::new(&gw);
+    let uid = scim.create_user("alice@example.com").await;
+    let path = format!("/Users/{uid}");
+    let off = scim
+        .patch(
+            &path,
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .await;
+    assert_eq!(off.body["active"], false);
+    let removed = scim
+        .patch(&path, json!([{"op": "remove", "path": "active"}]))
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert!(removed.body.get("active").is_none(), "{}", removed.body);
+    assert!(scim.get(&path).await.body.get("active").is_none());
+    let login = gw.login(&gw.browser(), "/").await;
+    assert_eq!(
+        login.status(),
+        403,
+        "still deactivated: a removal decides nothing"
+    );
+    let on = scim
+        .patch(
+            &path,
+            json!([{"op": "add", "path": "active", "value": true}]),
+        )
+        .await;
+    assert_eq!(on.body["active"], true);
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200);
 }
 
 #[tokio::test]
