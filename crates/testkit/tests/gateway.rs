@@ -1706,3 +1706,34 @@ async fn a_key_rotated_by_another_node_is_published_here() {
     );
     assert_ne!(gw.gateway().keys.load().current().kid(), before);
 }
+
+#[tokio::test]
+async fn inactive_users_lose_their_seat_once_a_day() {
+    let gw = TestGateway::start(Options {
+        top_extra: "[organization]\nuser_seat_expiration_inactive_time = \"730h\"".into(),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200);
+    let g = gw.gateway();
+    let alice = || async {
+        g.store
+            .find_user_by_email("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    g.expire_seats_if_due().await;
+    assert!(alice().await.seat, "active users keep their seat");
+    g.clock.advance(Duration::from_secs(731 * 3600));
+    g.expire_seats_if_due().await;
+    let after = alice().await;
+    assert!(!after.seat, "a month without a login frees the seat");
+    // The job ran today: a user who becomes inactive later waits for tomorrow's run.
+    g.store
+        .set_user_seat(after.id, true, g.clock.now())
+        .await
+        .unwrap();
+    g.expire_seats_if_due().await;
+    assert!(alice().await.seat, "at most one run a day");
+}
