@@ -1119,6 +1119,8 @@ fn validate_app(
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     const EXAMPLE: &str = r#"
@@ -1268,5 +1270,166 @@ policies = [{ name = "staff", decision = "allow", include = [{ email_domain = { 
     fn client_secret_is_never_in_debug_output() {
         let c = load(EXAMPLE, &[]).unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    // ---- scim_config ----------------------------------------------------------------------
+
+    const SCIM_SECRET_ENV: &str = "PORTCULLIS_IDP_EXAMPLE_IDP_SCIM_SECRET";
+
+    /// The example with `scim_config = { <settings> }` on its login method.
+    fn with_scim(settings: &str) -> String {
+        EXAMPLE.replace(
+            "claims = [\"employee_id\", \"roles\"] }\n",
+            &format!("claims = [\"employee_id\", \"roles\"] }}\nscim_config = {{ {settings} }}\n"),
+        )
+    }
+
+    fn scim_of(c: &Config) -> Option<&ScimConfig> {
+        c.identity_providers[0].scim.as_ref()
+    }
+
+    fn scim_error(settings: &str, env: &[(&str, &str)]) -> String {
+        load(&with_scim(settings), env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn scim_settings_are_read_with_cloudflare_defaults() {
+        let c = load(&with_scim("enabled = true"), &[]).unwrap();
+        let scim = scim_of(&c).expect("enabled");
+        assert!(scim.secret.is_none(), "generated on first start");
+        assert!(!scim.user_deprovision && !scim.seat_deprovision);
+        assert_eq!(
+            scim.identity_update_behavior,
+            IdentityUpdateBehavior::NoAction
+        );
+        let c = load(
+            &with_scim(
+                "enabled = true, secret = \"0123456789abcdef\", user_deprovision = true, \
+                 seat_deprovision = true",
+            ),
+            &[],
+        )
+        .unwrap();
+        let scim = scim_of(&c).unwrap();
+        assert_eq!(
+            scim.secret.as_ref().unwrap().expose_secret(),
+            "0123456789abcdef"
+        );
+        assert!(scim.user_deprovision && scim.seat_deprovision);
+        assert!(
+            load(EXAMPLE, &[]).unwrap().identity_providers[0]
+                .scim
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn scim_disabled_keeps_no_settings() {
+        let c = load(&with_scim("enabled = false, user_deprovision = true"), &[]).unwrap();
+        assert!(scim_of(&c).is_none());
+    }
+
+    #[test]
+    fn seat_deprovision_without_user_deprovision_is_refused() {
+        let err = scim_error("enabled = true, seat_deprovision = true", &[]);
+        assert!(
+            err.contains("identity_providers[0].scim_config.seat_deprovision"),
+            "{err}"
+        );
+        assert!(err.contains("user_deprovision = true"), "{err}");
+        // Refused even while SCIM is off: the combination is meaningless either way.
+        let err = scim_error("seat_deprovision = true", &[]);
+        assert!(err.contains("seat_deprovision"), "{err}");
+    }
+
+    #[test]
+    fn a_short_scim_secret_is_refused_and_the_error_names_both_places_it_can_come_from() {
+        let err = scim_error("enabled = true, secret = \"fifteen-chars!!\"", &[]);
+        assert!(
+            err.contains("identity_providers[0].scim_config.secret"),
+            "{err}"
+        );
+        assert!(err.contains("at least 16"), "{err}");
+        assert!(err.contains(SCIM_SECRET_ENV), "{err}");
+        assert!(
+            !err.contains("fifteen-chars"),
+            "the secret is not echoed: {err}"
+        );
+        let err = scim_error("enabled = true", &[(SCIM_SECRET_ENV, "short")]);
+        assert!(err.contains("scim_config.secret"), "{err}");
+        let ok = load(
+            &with_scim("enabled = true, secret = \"sixteen-chars!!!\""),
+            &[],
+        );
+        assert!(ok.is_ok(), "16 characters are enough");
+    }
+
+    #[test]
+    fn the_scim_secret_environment_variable_overrides_the_file() {
+        assert_eq!(idp_scim_secret_env_name("Example IdP"), SCIM_SECRET_ENV);
+        let from_env = "secret-from-the-environment";
+        let c = load(&with_scim("enabled = true"), &[(SCIM_SECRET_ENV, from_env)]).unwrap();
+        let secret = scim_of(&c).unwrap().secret.as_ref().unwrap();
+        assert_eq!(secret.expose_secret(), from_env);
+        let c = load(
+            &with_scim("enabled = true, secret = \"secret-from-the-file\""),
+            &[(SCIM_SECRET_ENV, from_env)],
+        )
+        .unwrap();
+        assert_eq!(
+            scim_of(&c)
+                .unwrap()
+                .secret
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
+            from_env
+        );
+        // The variable supplies a secret; it does not enable SCIM on its own.
+        let c = load(EXAMPLE, &[(SCIM_SECRET_ENV, from_env)]).unwrap();
+        assert!(scim_of(&c).is_none());
+        assert!(!format!("{c:?}").contains(from_env));
+        // A variable for a login method that is not declared is an error that names it.
+        let err = load(EXAMPLE, &[("PORTCULLIS_IDP_OTHER_SCIM_SECRET", from_env)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PORTCULLIS_IDP_OTHER_SCIM_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn identity_update_behavior_takes_the_three_cloudflare_values() {
+        for (written, expected) in [
+            ("automatic", IdentityUpdateBehavior::Automatic),
+            ("reauth", IdentityUpdateBehavior::Reauth),
+            ("no_action", IdentityUpdateBehavior::NoAction),
+        ] {
+            let c = load(
+                &with_scim(&format!(
+                    "enabled = true, identity_update_behavior = \"{written}\""
+                )),
+                &[],
+            )
+            .unwrap();
+            assert_eq!(
+                scim_of(&c).unwrap().identity_update_behavior,
+                expected,
+                "{written}"
+            );
+        }
+        let err = scim_error(
+            "enabled = true, identity_update_behavior = \"sometimes\"",
+            &[],
+        );
+        assert!(
+            err.contains("identity_providers[0].scim_config.identity_update_behavior"),
+            "{err}"
+        );
+        assert!(err.contains("`automatic`, `reauth`, `no_action`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_scim_settings_are_named() {
+        let err = scim_error("enabled = true, deprovision = true", &[]);
+        assert!(err.contains("deprovision"), "{err}");
     }
 }
