@@ -20,11 +20,11 @@ use tokio::sync::broadcast::Receiver;
 use uuid::Uuid;
 
 use crate::{
-    AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, LoginMethodRecord,
-    LoginRecord, MAX_AUTH_LOG_LIMIT, MAX_SCIM_LOG_LIMIT, RevokedSession, ScimGroupPatch,
-    ScimGroupPatched, ScimGroupRecord, ScimLogQuery, ScimLogRecord, ScimLookup, ScimMemberRecord,
-    ScimMembersStep, ScimUserRecord, ServiceTokenRecord, SessionRecord, SigningKeyRecord, Store,
-    StoreError, UniqueKey, UserRecord,
+    ApiTokenRecord, AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change,
+    LoginMethodRecord, LoginRecord, MAX_AUTH_LOG_LIMIT, MAX_SCIM_LOG_LIMIT, RevokedSession,
+    ScimGroupPatch, ScimGroupPatched, ScimGroupRecord, ScimLogQuery, ScimLogRecord, ScimLookup,
+    ScimMemberRecord, ScimMembersStep, ScimUserRecord, ServiceTokenRecord, SessionRecord,
+    SigningKeyRecord, Store, StoreError, UniqueKey, UserRecord,
 };
 
 /// Generates one `#[tokio::test]` per conformance function. `$fresh` is an async fn returning a
@@ -47,7 +47,7 @@ macro_rules! conformance_tests {
             login_methods, applications, users_and_identities, concurrent_first_logins,
             sessions, session_revocation, signing_keys, auth_logs, auth_log_limit_cap, settings,
             stored_values_round_trip, seats, login_block, user_sessions, app_revocation,
-            service_tokens, generation, leases, scim_provision_user, scim_users, scim_lookups,
+            service_tokens, generation, leases, api_tokens, scim_provision_user, scim_users, scim_lookups,
             scim_groups, scim_concurrent_member_adds, scim_logs);
     };
     (@each $mode:ident $fresh:path; $($name:ident),* $(,)?) => {
@@ -1264,6 +1264,40 @@ pub async fn leases(store: &dyn Store) {
         .filter(|r| *r.as_ref().unwrap())
         .count();
     assert_eq!(winners, 1);
+}
+
+/// Admin API tokens: insert, find by digest, list by name, name uniqueness, delete.
+pub async fn api_tokens(store: &dyn Store) {
+    let token = |name: &str, digit: char| ApiTokenRecord {
+        id: Uuid::new_v4(),
+        name: name.into(),
+        token_hash: std::iter::repeat_n(digit, 64).collect(),
+        scope: "write".into(),
+        created_at: 5,
+    };
+    let ops = token("ops", 'a');
+    let reader = ApiTokenRecord {
+        scope: "read".into(),
+        ..token("dashboards", 'b')
+    };
+    store.insert_api_token(&ops).await.unwrap();
+    store.insert_api_token(&reader).await.unwrap();
+    assert_eq!(
+        store.find_api_token(&ops.token_hash).await.unwrap(),
+        Some(ops.clone())
+    );
+    assert_eq!(store.find_api_token(&"c".repeat(64)).await.unwrap(), None);
+    assert_eq!(
+        store.list_api_tokens().await.unwrap(),
+        vec![reader.clone(), ops.clone()]
+    );
+    assert_eq!(
+        conflict(store.insert_api_token(&token("ops", 'd')).await),
+        UniqueKey::ApiTokenName
+    );
+    assert!(store.delete_api_token(ops.id).await.unwrap());
+    assert!(!store.delete_api_token(ops.id).await.unwrap());
+    assert_eq!(store.find_api_token(&ops.token_hash).await.unwrap(), None);
 }
 
 /// Everything written before the store is closed is there after it is opened again, and opening

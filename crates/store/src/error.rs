@@ -40,6 +40,7 @@ pub enum UniqueKey {
     AuthLogId,
     ServiceTokenName,
     ServiceTokenClientId,
+    ApiTokenName,
     /// A SCIM user's userName, unique per identity provider (case-insensitively).
     ScimUserName,
     /// A SCIM group's displayName, unique per identity provider (case-insensitively).
@@ -63,6 +64,7 @@ impl fmt::Display for UniqueKey {
             Self::AuthLogId => "authentication log id",
             Self::ServiceTokenName => "service token name",
             Self::ServiceTokenClientId => "service token client id",
+            Self::ApiTokenName => "API token name",
             Self::ScimUserName => "SCIM userName",
             Self::ScimGroupName => "SCIM group displayName",
             Self::ScimResourceId => "SCIM resource id",

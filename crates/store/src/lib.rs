@@ -26,9 +26,9 @@ use uuid::Uuid;
 
 pub use error::{StoreError, UniqueKey};
 pub use records::{
-    AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, IdentityRecord,
-    LoginMethodRecord, LoginRecord, MAX_AUTH_LOG_LIMIT, RevokedSession, ServiceTokenRecord,
-    SessionRecord, SigningKeyRecord, UserRecord,
+    ApiTokenRecord, AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change,
+    IdentityRecord, LoginMethodRecord, LoginRecord, MAX_AUTH_LOG_LIMIT, RevokedSession,
+    ServiceTokenRecord, SessionRecord, SigningKeyRecord, UserRecord,
 };
 pub use scim::{
     MAX_SCIM_LOG_LIMIT, ScimGroupPatch, ScimGroupPatched, ScimGroupRecord, ScimLogQuery,
@@ -401,6 +401,20 @@ pub trait Store: Send + Sync + 'static {
     async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
 
     // ----- change feed and lifecycle -------------------------------------------------------------
+
+    // ----- admin API tokens ----------------------------------------------------------------------
+
+    /// Stores a new API token. Fails with [`UniqueKey::ApiTokenName`] when the name is taken.
+    async fn insert_api_token(&self, t: &ApiTokenRecord) -> Result<(), StoreError>;
+
+    /// The API token whose digest is `token_hash`, if any. Called for each admin API request.
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>, StoreError>;
+
+    /// All API tokens, by name.
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError>;
+
+    /// Deletes an API token (it stops working at once); `false` when unknown.
+    async fn delete_api_token(&self, id: Uuid) -> Result<bool, StoreError>;
 
     /// Takes or renews the lease `name` for `holder` until `until`: granted when nobody holds it,
     /// when the holder's lease ended at or before `now`, or when `holder` already holds it.

@@ -141,6 +141,29 @@ impl std::fmt::Debug for ServiceTokenRecord {
     }
 }
 
+/// An admin API token: its digest and what it may do.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenRecord {
+    pub id: Uuid,
+    /// Unique among API tokens.
+    pub name: String,
+    /// SHA-256 of the token, hex. The token itself is never stored.
+    pub token_hash: String,
+    /// `read` or `write`.
+    pub scope: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for ApiTokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiTokenRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
 /// All application tokens of an application issued at or before `at` are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppRevocation {

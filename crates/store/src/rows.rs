@@ -316,3 +316,16 @@ impl TryFrom<ServiceTokenRow> for ServiceTokenRecord {
         })
     }
 }
+
+/// An `api_tokens` row as `(id, name, token_hash, scope, created_at)`.
+pub(crate) fn api_token_from_row(
+    (id, name, token_hash, scope, created_at): (String, String, String, String, i64),
+) -> Result<crate::records::ApiTokenRecord, StoreError> {
+    Ok(crate::records::ApiTokenRecord {
+        id: uuid_from("api_tokens.id", &id)?,
+        name,
+        token_hash,
+        scope,
+        created_at,
+    })
+}

@@ -15,14 +15,14 @@ use sqlx::sqlite::{
 use uuid::Uuid;
 
 use crate::feed::ChangeFeed;
-use crate::records::AppRevocation;
+use crate::records::{ApiTokenRecord, AppRevocation};
 use crate::records::{
     ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, IdentityRecord, LoginMethodRecord,
     LoginRecord, RevokedSession, ServiceTokenRecord, SessionRecord, SigningKeyRecord, UserRecord,
 };
 use crate::rows::{
     ApplicationRow, AuthLogRow, IdentityRow, LoginMethodRow, ServiceTokenRow, SessionRow,
-    SigningKeyRow, UserRow, bool_int, convert_all, json_text, uuid_from,
+    SigningKeyRow, UserRow, api_token_from_row, bool_int, convert_all, json_text, uuid_from,
 };
 use crate::scim::{
     ScimGroupPatch, ScimGroupPatched, ScimGroupRecord, ScimLogQuery, ScimLogRecord, ScimLookup,
@@ -149,6 +149,7 @@ fn unique_key(message: &str) -> UniqueKey {
         "signing_keys.kid" => UniqueKey::SigningKeyId,
         "auth_logs.id" => UniqueKey::AuthLogId,
         "service_tokens.name" => UniqueKey::ServiceTokenName,
+        "api_tokens.name" => UniqueKey::ApiTokenName,
         "service_tokens.client_id" => UniqueKey::ServiceTokenClientId,
         "scim_users.idp_id, scim_users.user_name_key" => UniqueKey::ScimUserName,
         "scim_groups.idp_id, scim_groups.display_name_key" => UniqueKey::ScimGroupName,
@@ -985,6 +986,52 @@ impl Store for SqliteStore {
         .map_err(db_error)?;
         self.publish(Change::ConfigChanged).await;
         Ok(())
+    }
+
+    async fn insert_api_token(&self, t: &ApiTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, token_hash, scope, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(t.id.to_string())
+        .bind(&t.name)
+        .bind(&t.token_hash)
+        .bind(&t.scope)
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
+        let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, name, token_hash, scope, created_at FROM api_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(api_token_from_row).transpose()
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, name, token_hash, scope, created_at FROM api_tokens ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter().map(api_token_from_row).collect()
+    }
+
+    async fn delete_api_token(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn try_lease(
