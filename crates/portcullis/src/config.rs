@@ -105,6 +105,9 @@ pub struct RawServer {
     pub clock_skew: Option<String>,
     /// `current_thread` (default) or `multi_thread`.
     pub runtime: Option<String>,
+    /// A read-write admin API token to start automation from nothing (at least 16 characters);
+    /// more tokens are made with `portcullis api-token create`.
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -237,6 +240,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub secret_key: Option<SecretString>,
+    /// The bootstrap admin API token (read-write).
+    pub admin_token: Option<SecretString>,
     pub session_duration: Duration,
     pub signing_alg: Algorithm,
     pub key_rotation_interval: Duration,
@@ -432,6 +437,7 @@ fn apply_env(raw: &mut RawConfig, env: &[(String, String)]) -> Result<(), Config
             "PORTCULLIS_KEY_ROTATION_INTERVAL" => s.key_rotation_interval = v,
             "PORTCULLIS_CLOCK_SKEW" => s.clock_skew = v,
             "PORTCULLIS_RUNTIME" => s.runtime = v,
+            "PORTCULLIS_ADMIN_TOKEN" => s.admin_token = v,
             "PORTCULLIS_LOG" | "PORTCULLIS_LOG_FORMAT" | "PORTCULLIS_CONFIG" => {}
             other => {
                 let target = raw.identity_providers.iter_mut().find_map(|idp| {
@@ -676,6 +682,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         data_dir,
         database_url,
         secret_key: s.secret_key.map(SecretString::from),
+        admin_token: match s.admin_token {
+            Some(t) if t.trim().chars().count() < 16 => {
+                return Err(invalid(
+                    "server.admin_token",
+                    "must be at least 16 characters (e.g. `openssl rand -hex 32`)",
+                ));
+            }
+            Some(t) => Some(SecretString::from(t.trim().to_owned())),
+            None => None,
+        },
         session_duration,
         signing_alg,
         key_rotation_interval,

@@ -219,6 +219,8 @@ pub struct Gateway {
     pub branding: crate::respond::Branding,
     /// This process among the nodes sharing the database (lease holder name).
     pub node_id: String,
+    /// SHA-256 of the bootstrap admin API token from the configuration, if any.
+    pub admin_token_digest: Option<Vec<u8>>,
 }
 
 /// App tokens minted for service tokens, reused until they near their expiry.
@@ -309,6 +311,10 @@ impl Gateway {
                 ))
             })?;
         }
+        let admin_token_digest = server.admin_token.as_ref().map(|t| {
+            use secrecy::ExposeSecret;
+            crate::admin_api::bootstrap_digest(t.expose_secret())
+        });
         let sealer = Sealer::from_config_or_file(server.secret_key.as_ref(), &server.data_dir)?;
         let store = portcullis_store::open(&server.database_url).await?;
         let clock = Clock::default();
@@ -433,6 +439,7 @@ impl Gateway {
             },
             organization: config.organization,
             node_id: hex::encode(random_bytes::<8>()?),
+            admin_token_digest,
         }))
     }
 

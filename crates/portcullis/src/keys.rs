@@ -105,6 +105,11 @@ impl KeyRing {
         self.certs.clone()
     }
 
+    /// When the current key started signing (unix seconds).
+    pub fn current_created_at(&self) -> i64 {
+        self.current_created_at
+    }
+
     pub fn rotation_due(&self, now: i64, interval: Duration) -> bool {
         now.saturating_sub(self.current_created_at) >= interval.as_secs() as i64
     }

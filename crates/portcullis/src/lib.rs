@@ -6,6 +6,7 @@
 //! persistence in `portcullis-store`.
 
 pub mod access;
+pub mod admin_api;
 pub mod cli;
 pub mod config;
 pub mod cookies;

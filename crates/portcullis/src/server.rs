@@ -175,6 +175,9 @@ async fn handle(
         if crate::scim_api::is_scim_path(req.uri().path()) {
             return Ok(crate::scim_api::handle(gw, ctx, req).await);
         }
+        if crate::admin_api::is_api_path(req.uri().path()) {
+            return Ok(crate::admin_api::handle(&gw, &ctx, req).await);
+        }
         return Ok(access::team(gw, ctx, req).await);
     }
     // Route and forward one spelling of the path, so `/public/../admin` cannot be judged by

@@ -1737,3 +1737,282 @@ async fn inactive_users_lose_their_seat_once_a_day() {
     g.expire_seats_if_due().await;
     assert!(alice().await.seat, "at most one run a day");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Admin API.
+
+const ADMIN_TOKEN: &str = "bootstrap-token-for-tests-0123456789";
+
+async fn api(
+    gw: &TestGateway,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = gw
+        .raw_client()
+        .request(method, gw.url(TEAM, &format!("/client/v4{path}")))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn admin_api_speaks_cloudflares_envelope_and_objects() {
+    let gw = TestGateway::start(Options {
+        server_extra: format!("admin_token = \"{ADMIN_TOKEN}\""),
+        policies: r#"[
+            { name = "staff", decision = "allow", include = [{ email_domain = { domain = "example.com" } }] },
+            { name = "machines", decision = "non_identity", include = [{ any_valid_service_token = {} }] },
+        ]"#
+        .into(),
+        ..Options::default()
+    })
+    .await;
+    use reqwest::Method as M;
+    let (status, body) = api(&gw, M::GET, "/accounts", "wrong-token", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["success"], false);
+    assert_eq!(body["errors"][0]["code"], 10000);
+
+    let (status, body) = api(&gw, M::GET, "/accounts", ADMIN_TOKEN, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["success"], true);
+    let account = body["result"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(account, gw.gateway().account_id);
+    let base = format!("/accounts/{account}/access");
+    let (status, _) = api(&gw, M::GET, "/accounts/0000/access/apps", ADMIN_TOKEN, None).await;
+    assert_eq!(status, 403, "another account id");
+
+    let (_, idps) = api(
+        &gw,
+        M::GET,
+        &format!("{base}/identity_providers"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    let idp = &idps["result"][0];
+    assert_eq!(idp["type"], "oidc");
+    assert_eq!(idp["read_only"], true);
+    assert!(
+        idp["config"].get("client_secret").is_none(),
+        "secrets never returned"
+    );
+    assert_eq!(idps["result_info"]["total_count"], 1);
+
+    let (_, apps) = api(&gw, M::GET, &format!("{base}/apps"), ADMIN_TOKEN, None).await;
+    let app = &apps["result"][0];
+    assert_eq!(app["aud"], json!(aud(&gw)));
+    assert_eq!(app["policies"][1]["decision"], "non_identity");
+    assert_eq!(app["policies"][1]["precedence"], 2);
+    let app_id = app["id"].as_str().unwrap().to_owned();
+    let (status, body) = api(
+        &gw,
+        M::PUT,
+        &format!("{base}/apps/{app_id}"),
+        ADMIN_TOKEN,
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(status, 403, "config-file objects are read-only: {body}");
+
+    // Service tokens: validation names the field; the secret is returned once and works.
+    let (status, body) = api(
+        &gw,
+        M::POST,
+        &format!("{base}/service_tokens"),
+        ADMIN_TOKEN,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("name"),
+        "{body}"
+    );
+    let (status, body) = api(
+        &gw,
+        M::POST,
+        &format!("{base}/service_tokens"),
+        ADMIN_TOKEN,
+        Some(json!({"name": "ci", "duration": "forever"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let created = &body["result"];
+    let (client_id, secret) = (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(created["expires_at"], Value::Null);
+    let (status, _, _) = echo_with(
+        &gw,
+        &[
+            ("cf-access-client-id", &client_id),
+            ("cf-access-client-secret", &secret),
+        ],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the token created through the API works at once"
+    );
+    let (_, list) = api(
+        &gw,
+        M::GET,
+        &format!("{base}/service_tokens"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert!(list["result"][0].get("client_secret").is_none());
+    let token_id = created["id"].as_str().unwrap().to_owned();
+    let (_, rotated) = api(
+        &gw,
+        M::POST,
+        &format!("{base}/service_tokens/{token_id}/rotate"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_ne!(rotated["result"]["client_secret"].as_str().unwrap(), secret);
+    let (status, _) = api(
+        &gw,
+        M::DELETE,
+        &format!("{base}/service_tokens/{token_id}"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = echo_with(
+        &gw,
+        &[
+            ("cf-access-client-id", &client_id),
+            ("cf-access-client-secret", &secret),
+        ],
+        "/echo/x",
+    )
+    .await;
+    assert_eq!(status, 401, "deleted: refused on the next request");
+
+    // A read-only token reads but does not write.
+    let (_, reader) = portcullis::admin_api::create_api_token(
+        gw.gateway().store.as_ref(),
+        "dashboards",
+        portcullis::admin_api::Scope::Read,
+        0,
+    )
+    .await
+    .unwrap();
+    let (status, _) = api(&gw, M::GET, &format!("{base}/keys"), &reader, None).await;
+    assert_eq!(status, 200);
+    let (status, body) = api(&gw, M::POST, &format!("{base}/keys/rotate"), &reader, None).await;
+    assert_eq!(status, 403, "{body}");
+
+    // Users, revocation, logs.
+    let token = gw.app_token().await;
+    let (_, users) = api(&gw, M::GET, &format!("{base}/users"), ADMIN_TOKEN, None).await;
+    let alice = &users["result"][0];
+    assert_eq!(alice["email"], "alice@example.com");
+    assert_eq!(alice["access_seat"], true);
+    let user_id = alice["id"].as_str().unwrap().to_owned();
+    let (_, sessions) = api(
+        &gw,
+        M::GET,
+        &format!("{base}/users/{user_id}/active_sessions"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(sessions["result"].as_array().unwrap().len(), 1);
+    let (_, identity) = api(
+        &gw,
+        M::GET,
+        &format!("{base}/users/{user_id}/last_seen_identity"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(identity["result"]["email"], "alice@example.com");
+    let (status, _) = api(
+        &gw,
+        M::POST,
+        &format!("{base}/organizations/revoke_user"),
+        ADMIN_TOKEN,
+        Some(json!({"email": "alice@example.com"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        echo_with(&gw, &[("cf-access-token", &token)], "/echo/x")
+            .await
+            .0,
+        401
+    );
+    let (_, logs) = api(
+        &gw,
+        M::GET,
+        &format!("{base}/logs/access_requests?limit=5&direction=desc"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert!(
+        logs["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["user_email"] == "alice@example.com" && l["allowed"] == true)
+    );
+    let (status, body) = api(
+        &gw,
+        M::GET,
+        &format!("{base}/logs/access_requests?since=yesterday"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("since"),
+        "{body}"
+    );
+
+    // Seats and keys.
+    let (status, _) = api(
+        &gw,
+        M::PATCH,
+        &format!("{base}/seats"),
+        ADMIN_TOKEN,
+        Some(json!([{"seat_uid": user_id, "access_seat": false, "gateway_seat": false}])),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, users) = api(&gw, M::GET, &format!("{base}/users"), ADMIN_TOKEN, None).await;
+    assert_eq!(users["result"][0]["access_seat"], false);
+    let before = gw.gateway().keys.load().current().kid().to_owned();
+    let (status, _) = api(
+        &gw,
+        M::POST,
+        &format!("{base}/keys/rotate"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_ne!(gw.gateway().keys.load().current().kid(), before);
+}

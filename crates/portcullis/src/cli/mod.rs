@@ -23,6 +23,7 @@ use crate::registry::RegistryError;
 use crate::service_tokens::{Lifetime, ServiceTokenError};
 use crate::tester::TesterError;
 
+pub mod api_tokens;
 mod format;
 pub mod policy;
 pub mod scim;
@@ -67,6 +68,8 @@ pub enum CliError {
     LoginMethodNotRecorded(String),
     #[error("SCIM: {0}")]
     Scim(String),
+    #[error("{0}")]
+    Api(String),
 }
 
 /// Who reads the answer: a person (aligned text) or a program (JSON).
@@ -188,6 +191,13 @@ pub enum AdminGroup {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Tokens for the admin API (`<team URL>/client/v4/…`).
+    ApiToken {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: ApiTokenCommand,
+    },
     /// SCIM provisioning of a login method.
     Scim {
         #[command(flatten)]
@@ -195,6 +205,29 @@ pub enum AdminGroup {
         #[command(subcommand)]
         command: ScimCommand,
     },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ApiTokenCommand {
+    /// Create a token and print its value (only this once).
+    Create {
+        /// A unique name, e.g. what will use the token.
+        name: String,
+        /// `read` (GET only) or `write`.
+        #[arg(long, default_value = "read", value_parser = parse_scope)]
+        scope: crate::admin_api::Scope,
+    },
+    /// List the tokens (names and scopes; never their values).
+    List,
+    /// Delete a token; it stops working at once.
+    Delete {
+        /// The token's id or name.
+        token: String,
+    },
+}
+
+fn parse_scope(text: &str) -> Result<crate::admin_api::Scope, String> {
+    crate::admin_api::Scope::parse(text).ok_or_else(|| format!("`{text}` is not `read` or `write`"))
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -219,6 +252,7 @@ impl AdminGroup {
             AdminGroup::Apps { options, command } => (options, AdminCommand::Apps(command)),
             AdminGroup::Policy { options, command } => (options, AdminCommand::Policy(command)),
             AdminGroup::Scim { options, command } => (options, AdminCommand::Scim(command)),
+            AdminGroup::ApiToken { options, command } => (options, AdminCommand::ApiToken(command)),
         }
     }
 }
@@ -242,6 +276,7 @@ pub enum AdminCommand {
     Apps(AppCommand),
     Policy(PolicyCommand),
     Scim(ScimCommand),
+    ApiToken(ApiTokenCommand),
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -457,6 +492,13 @@ pub async fn execute(
         AdminCommand::Scim(ScimCommand::RefreshSecret { login_method }) => {
             scim::refresh_secret(config, store, login_method, output).await
         }
+        AdminCommand::ApiToken(command) => match command {
+            ApiTokenCommand::Create { name, scope } => {
+                api_tokens::create(store, name, *scope, now, output).await
+            }
+            ApiTokenCommand::List => api_tokens::list(store, output).await,
+            ApiTokenCommand::Delete { token } => api_tokens::delete(store, token, output).await,
+        },
     }
 }
 

@@ -1,0 +1,708 @@
+//! What each admin API resource returns or changes, in Cloudflare's object shapes and field
+//! names. Objects declared in the configuration file carry `read_only: true`.
+
+use http::{Method, StatusCode};
+use portcullis_core::format_go_duration;
+use portcullis_scim::Timestamp;
+use portcullis_store::{AuthLogQuery, ScimLogQuery, ServiceTokenRecord, UserRecord};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{ApiError, Call, Reply};
+use crate::access::{StoredIdentity, identity_document};
+use crate::config::IdentityUpdateBehavior;
+use crate::gateway::{App, LoginMethod};
+use crate::service_tokens::{self, Lifetime, ServiceTokenError};
+
+type Answer = Result<Reply, ApiError>;
+
+/// RFC 3339 (UTC) for a unix-seconds instant, as Cloudflare's API writes times.
+fn time(unix: i64) -> String {
+    Timestamp::from_unix_millis(unix.saturating_mul(1000)).to_string()
+}
+
+fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+    Timestamp::parse_rfc3339(text)
+        .map(|t| t.unix_millis().div_euclid(1000))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "{field}: `{text}` is not an RFC 3339 time such as 2026-01-31T12:00:00Z"
+            ))
+        })
+}
+
+fn uuid(field: &str, text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::invalid(format!("{field}: `{text}` is not an id")))
+}
+
+fn limit(call: &Call<'_>, default: u32) -> Result<u32, ApiError> {
+    match call.param("limit").or_else(|| call.param("per_page")) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ApiError::invalid(format!("limit: `{v}` is not a positive number"))),
+    }
+}
+
+fn descending(call: &Call<'_>) -> Result<bool, ApiError> {
+    match call.param("direction").as_deref() {
+        None | Some("desc") => Ok(true),
+        Some("asc") => Ok(false),
+        Some(other) => Err(ApiError::invalid(format!(
+            "direction: `{other}` is not `asc` or `desc`"
+        ))),
+    }
+}
+
+/// Routes `…/access/<resource>/…`.
+pub async fn route(call: &Call<'_>) -> Answer {
+    let m = call.method;
+    match call.segments.as_slice() {
+        ["identity_providers"] if m == Method::GET => Ok(Reply::list(
+            call.gw
+                .snapshot
+                .load()
+                .login_methods
+                .iter()
+                .map(|l| identity_provider(call, l))
+                .collect(),
+        )),
+        ["identity_providers", id] if m == Method::GET => {
+            let found = login_method(call, id)?;
+            Ok(Reply::ok(identity_provider(call, &found)))
+        }
+        ["identity_providers", id, "refresh_scim_secret"] if m == Method::POST => {
+            refresh_scim_secret(call, id).await
+        }
+        ["apps"] if m == Method::GET => {
+            let snapshot = call.gw.snapshot.load();
+            let mut apps: Vec<Value> = snapshot.apps.iter().map(|(_, a)| app(a)).collect();
+            apps.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            Ok(Reply::list(apps))
+        }
+        ["apps", id] if m == Method::GET => {
+            let found = find_app(call, id)?;
+            Ok(Reply::ok(app(&found)))
+        }
+        ["apps", id, "revoke_tokens"] if m == Method::POST => {
+            let found = find_app(call, id)?;
+            call.gw
+                .revoke_app_tokens(&found.name)
+                .await
+                .map_err(ApiError::internal)?;
+            Ok(Reply::ok(Value::Null))
+        }
+        ["apps", id, ..] if m != Method::GET && m != Method::POST => {
+            find_app(call, id)?;
+            Err(ApiError::read_only("this application"))
+        }
+        ["groups"] if m == Method::GET => Ok(Reply::list(
+            call.gw
+                .snapshot
+                .load()
+                .catalog
+                .groups()
+                .map(|g| {
+                    json!({"id": g.id, "name": g.name, "include": g.include, "exclude": g.exclude,
+                           "require": g.require, "is_default": false, "read_only": true})
+                })
+                .collect(),
+        )),
+        ["groups", id] if m == Method::GET => {
+            let snapshot = call.gw.snapshot.load();
+            let g = snapshot
+                .catalog
+                .group(id)
+                .ok_or_else(|| ApiError::not_found(format!("no rule group `{id}`")))?;
+            Ok(Reply::ok(
+                json!({"id": g.id, "name": g.name, "include": g.include,
+                                "exclude": g.exclude, "require": g.require, "is_default": false,
+                                "read_only": true}),
+            ))
+        }
+        ["service_tokens", rest @ ..] => service_token_route(call, rest).await,
+        ["organizations"] if m == Method::GET => Ok(Reply::ok(organization(call))),
+        ["organizations", "revoke_user"] if m == Method::POST => revoke_user(call).await,
+        ["keys"] if m == Method::GET => Ok(Reply::ok(keys(call))),
+        ["keys", "rotate"] if m == Method::POST => {
+            call.gw.rotate_keys().await.map_err(ApiError::internal)?;
+            Ok(Reply::ok(keys(call)))
+        }
+        ["users"] if m == Method::GET => {
+            let users = call.gw.store.list_users().await.map_err(ApiError::store)?;
+            Ok(Reply::list(users.iter().map(user).collect()))
+        }
+        ["users", id, "active_sessions"] if m == Method::GET => active_sessions(call, id).await,
+        ["users", id, "last_seen_identity"] if m == Method::GET => {
+            let u = find_user(call, id).await?;
+            let stored: StoredIdentity = u
+                .last_seen_identity
+                .clone()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or_else(|| ApiError::not_found("this user has not signed in yet"))?;
+            Ok(Reply::ok(identity_document(
+                &stored,
+                &call.gw.account_id,
+                u.id,
+            )))
+        }
+        ["users", id, "failed_logins"] if m == Method::GET => failed_logins(call, id).await,
+        ["seats"] if m == Method::PATCH => seats(call).await,
+        ["logs", "access_requests"] if m == Method::GET => access_requests(call).await,
+        ["logs", "scim", "updates"] if m == Method::GET => scim_updates(call).await,
+        _ => Err(ApiError::not_found(format!(
+            "no route for {} …/access/{}",
+            m,
+            call.segments.join("/")
+        ))),
+    }
+}
+
+fn login_method(call: &Call<'_>, id: &str) -> Result<std::sync::Arc<LoginMethod>, ApiError> {
+    let wanted = uuid("identity provider id", id)?;
+    call.gw
+        .snapshot
+        .load()
+        .login_methods
+        .iter()
+        .find(|l| l.id.0 == wanted)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no identity provider {id}")))
+}
+
+fn identity_provider(call: &Call<'_>, l: &LoginMethod) -> Value {
+    let c = l.provider.config();
+    let url = |u: &Option<url::Url>| u.as_ref().map(url::Url::as_str).map(str::to_owned);
+    let scim = match &l.scim {
+        Some(s) => json!({
+            "enabled": true,
+            "user_deprovision": s.user_deprovision,
+            "seat_deprovision": s.seat_deprovision,
+            "identity_update_behavior": match s.identity_update_behavior {
+                IdentityUpdateBehavior::Automatic => "automatic",
+                IdentityUpdateBehavior::Reauth => "reauth",
+                IdentityUpdateBehavior::NoAction => "no_action",
+            },
+            "scim_base_url": call.gw.team_url(&format!("/scim/{}/v2", l.id.0)),
+        }),
+        None => json!({"enabled": false}),
+    };
+    // `client_secret` and the SCIM secret are never returned.
+    json!({
+        "id": l.id.0,
+        "name": l.name,
+        "type": l.kind(),
+        "config": {
+            "client_id": c.client_id,
+            "auth_url": url(&c.auth_url),
+            "token_url": url(&c.token_url),
+            "certs_url": url(&c.certs_url),
+            "discovery_url": url(&c.discovery_url),
+            "issuer": c.issuer,
+            "scopes": c.scopes,
+            "pkce_enabled": c.pkce_enabled,
+            "email_claim_name": c.email_claim_name,
+            "claims": c.claims,
+        },
+        "scim_config": scim,
+        "read_only": true,
+    })
+}
+
+async fn refresh_scim_secret(call: &Call<'_>, id: &str) -> Answer {
+    let l = login_method(call, id)?;
+    if l.scim.is_none() {
+        return Err(ApiError::invalid(
+            "scim_config.enabled: SCIM is not enabled for this identity provider",
+        ));
+    }
+    let secret = crate::scim_sync::regenerate_secret(call.gw.store.as_ref(), l.id.0)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut body = identity_provider(call, &l);
+    body["scim_config"]["secret"] = Value::String(secret);
+    Ok(Reply::ok(body))
+}
+
+fn find_app(call: &Call<'_>, id: &str) -> Result<std::sync::Arc<App>, ApiError> {
+    let snapshot = call.gw.snapshot.load();
+    snapshot
+        .apps
+        .iter()
+        .map(|(_, a)| a)
+        .find(|a| a.id.to_string() == id || a.aud == id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no application {id}")))
+}
+
+fn app(a: &App) -> Value {
+    let policies: Vec<Value> = a
+        .policies
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+            v["precedence"] = json!(i + 1);
+            v
+        })
+        .collect();
+    json!({
+        "id": a.id,
+        "uid": a.id,
+        "type": "self_hosted",
+        "name": a.name,
+        "domain": a.domain,
+        "destinations": [{"type": "public", "uri": a.domain}],
+        "aud": a.aud,
+        "origin": a.origin.as_str(),
+        "session_duration": format_go_duration(a.session_duration),
+        "allowed_idps": a.allowed_idps.iter().map(|i| i.0).collect::<Vec<_>>(),
+        "auto_redirect_to_identity": a.auto_redirect_to_identity,
+        "policies": policies,
+        "same_site_cookie_attribute": a.same_site.as_str().to_ascii_lowercase(),
+        "http_only_cookie_attribute": a.http_only,
+        "enable_binding_cookie": a.enable_binding_cookie,
+        "path_cookie_attribute": a.cookie_path.is_some(),
+        "options_preflight_bypass": a.options_preflight_bypass,
+        "service_auth_401_redirect": a.service_auth_401_redirect,
+        "read_service_tokens_from_header": a.read_service_tokens_from_header.as_ref().map(|h| h.as_str()),
+        "custom_deny_message": a.custom_deny_message,
+        "custom_deny_url": a.custom_deny_url.as_ref().map(url::Url::as_str),
+        "custom_non_identity_deny_url": a.custom_non_identity_deny_url.as_ref().map(url::Url::as_str),
+        "read_only": true,
+    })
+}
+
+fn service_token(t: &ServiceTokenRecord) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "client_id": t.client_id,
+        "duration": t.duration,
+        "expires_at": t.expires_at.map(time),
+        "created_at": time(t.created_at),
+        "updated_at": time(t.updated_at),
+        "enabled": t.enabled,
+    })
+}
+
+fn token_error(e: ServiceTokenError) -> ApiError {
+    match e {
+        ServiceTokenError::NotFound(id) => ApiError::not_found(format!("no service token {id}")),
+        ServiceTokenError::NameTaken(name) => ApiError::new(
+            StatusCode::CONFLICT,
+            12_409,
+            format!("name: a service token named `{name}` already exists"),
+        ),
+        ServiceTokenError::Duration(_) | ServiceTokenError::EmptyName => {
+            ApiError::invalid(e.to_string())
+        }
+        ServiceTokenError::Store(s) => ApiError::store(s),
+        ServiceTokenError::Random => ApiError::internal(e),
+    }
+}
+
+fn body_str<'b>(call: &'b Call<'_>, field: &str) -> Result<Option<&'b str>, ApiError> {
+    match call.body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid(format!("{field}: must be a string"))),
+    }
+}
+
+async fn service_token_route(call: &Call<'_>, rest: &[&str]) -> Answer {
+    let gw = call.gw;
+    let store = gw.store.as_ref();
+    let now = gw.clock.now();
+    let m = call.method;
+    let answer = match rest {
+        [] if m == Method::GET => {
+            let all = store.list_service_tokens().await.map_err(ApiError::store)?;
+            return Ok(Reply::list(all.iter().map(service_token).collect()));
+        }
+        [] if m == Method::POST => {
+            let name =
+                body_str(call, "name")?.ok_or_else(|| ApiError::invalid("name: required"))?;
+            let lifetime = match body_str(call, "duration")? {
+                Some(d) => Lifetime::parse(d).map_err(token_error)?,
+                None => Lifetime::For(service_tokens::DEFAULT_DURATION),
+            };
+            let issued = service_tokens::create(store, name, lifetime, now)
+                .await
+                .map_err(token_error)?;
+            let mut v = service_token(&issued.record);
+            v["client_secret"] = Value::String(issued.client_secret);
+            Reply {
+                status: StatusCode::CREATED,
+                result: v,
+                result_info: None,
+            }
+        }
+        [id] if m == Method::GET => {
+            let t = store
+                .get_service_token(uuid("service token id", id)?)
+                .await
+                .map_err(ApiError::store)?
+                .ok_or_else(|| ApiError::not_found(format!("no service token {id}")))?;
+            return Ok(Reply::ok(service_token(&t)));
+        }
+        [id] if m == Method::PUT => {
+            let mut t = store
+                .get_service_token(uuid("service token id", id)?)
+                .await
+                .map_err(ApiError::store)?
+                .ok_or_else(|| ApiError::not_found(format!("no service token {id}")))?;
+            if let Some(name) = body_str(call, "name")? {
+                if name.trim().is_empty() {
+                    return Err(ApiError::invalid("name: must not be empty"));
+                }
+                t.name = name.trim().to_owned();
+            }
+            if let Some(d) = body_str(call, "duration")? {
+                let lifetime = Lifetime::parse(d).map_err(token_error)?;
+                t.duration = d.trim().to_owned();
+                t.expires_at = match lifetime {
+                    Lifetime::For(d) => Some(t.created_at + d.as_secs() as i64),
+                    Lifetime::Forever => None,
+                };
+            }
+            t.updated_at = now;
+            match store.update_service_token(&t).await {
+                Ok(true) => Reply::ok(service_token(&t)),
+                Ok(false) => return Err(ApiError::not_found(format!("no service token {id}"))),
+                Err(portcullis_store::StoreError::Conflict(_)) => {
+                    return Err(token_error(ServiceTokenError::NameTaken(t.name)));
+                }
+                Err(e) => return Err(ApiError::store(e)),
+            }
+        }
+        [id] if m == Method::DELETE => {
+            let id = uuid("service token id", id)?;
+            let t = store
+                .get_service_token(id)
+                .await
+                .map_err(ApiError::store)?
+                .ok_or_else(|| ApiError::not_found(format!("no service token {id}")))?;
+            store
+                .delete_service_token(id)
+                .await
+                .map_err(ApiError::store)?;
+            Reply::ok(service_token(&t))
+        }
+        [id, "refresh"] if m == Method::POST => {
+            let t = service_tokens::refresh(store, uuid("service token id", id)?, now)
+                .await
+                .map_err(token_error)?;
+            Reply::ok(service_token(&t))
+        }
+        [id, "rotate"] if m == Method::POST => {
+            let issued = service_tokens::rotate(store, uuid("service token id", id)?, now)
+                .await
+                .map_err(token_error)?;
+            let mut v = service_token(&issued.record);
+            v["client_secret"] = Value::String(issued.client_secret);
+            Reply::ok(v)
+        }
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "no route for {m} …/access/service_tokens/{}",
+                rest.join("/")
+            )));
+        }
+    };
+    // This node applies the change before answering; others follow the change feed.
+    gw.resync().await;
+    Ok(answer)
+}
+
+fn organization(call: &Call<'_>) -> Value {
+    let gw = call.gw;
+    let o = &gw.organization;
+    json!({
+        "name": o.name,
+        "auth_domain": gw.server.team_domain,
+        "session_duration": format_go_duration(gw.server.session_duration),
+        "user_seat_expiration_inactive_time": o.seat_expiry.map(format_go_duration),
+        "seat_limit": o.seat_limit,
+        "login_design": {
+            "background_color": o.design.background_color,
+            "text_color": o.design.text_color,
+            "header_text": o.design.header_text,
+            "footer_text": o.design.footer_text,
+        },
+        "is_ui_read_only": true,
+        "ui_read_only_toggle_reason": "declared in the configuration file",
+    })
+}
+
+async fn revoke_user(call: &Call<'_>) -> Answer {
+    let email = body_str(call, "email")?.ok_or_else(|| ApiError::invalid("email: required"))?;
+    match call.gw.revoke_user(email).await {
+        Ok(_) => Ok(Reply::ok(Value::Bool(true))),
+        Err(crate::registry::RegistryError::UnknownUser(_)) => {
+            Err(ApiError::not_found(format!("email: no user `{email}`")))
+        }
+        Err(crate::registry::RegistryError::Store(e)) => Err(ApiError::store(e)),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+fn keys(call: &Call<'_>) -> Value {
+    let gw = call.gw;
+    let interval = gw.server.key_rotation_interval.as_secs() as i64;
+    let created = gw.keys.load().current_created_at();
+    let next = (created + interval - gw.clock.now()).max(0);
+    json!({
+        "key_rotation_interval_days": interval / 86_400,
+        "last_key_rotation_at": time(created),
+        "days_until_next_rotation": next / 86_400,
+    })
+}
+
+fn user(u: &UserRecord) -> Value {
+    json!({
+        "id": u.id,
+        "uid": u.id,
+        "email": u.email,
+        "name": u.name,
+        "access_seat": u.seat,
+        "gateway_seat": false,
+        "seat_uid": u.id,
+        "active_device_count": 0,
+        "last_successful_login": u.last_login_at.map(time),
+        "created_at": time(u.created_at),
+        "updated_at": time(u.updated_at),
+    })
+}
+
+async fn find_user(call: &Call<'_>, id: &str) -> Result<UserRecord, ApiError> {
+    call.gw
+        .store
+        .get_user(uuid("user id", id)?)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+}
+
+async fn active_sessions(call: &Call<'_>, id: &str) -> Answer {
+    let u = find_user(call, id).await?;
+    let now = call.gw.clock.now();
+    let sessions = call
+        .gw
+        .store
+        .list_user_sessions(u.id, now)
+        .await
+        .map_err(ApiError::store)?;
+    Ok(Reply::list(
+        sessions
+            .iter()
+            .map(|s| {
+                json!({
+                    "expiration": s.expires_at,
+                    "name": u.email,
+                    "metadata": {
+                        "apps": {},
+                        "expires": s.expires_at,
+                        "iat": s.created_at,
+                        "nonce": s.id,
+                        "ttl": s.expires_at - now,
+                    },
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn failed_logins(call: &Call<'_>, id: &str) -> Answer {
+    let u = find_user(call, id).await?;
+    let logs = call
+        .gw
+        .store
+        .list_auth_logs(&AuthLogQuery {
+            email: Some(u.email.clone()),
+            allowed: Some(false),
+            limit: limit(call, 25)?,
+            ..AuthLogQuery::default()
+        })
+        .await
+        .map_err(ApiError::store)?;
+    Ok(Reply::list(
+        logs.iter()
+            .map(|l| {
+                json!({
+                    "expiration": l.created_at,
+                    "metadata": {
+                        "app_name": l.app_name,
+                        "app_uid": l.app_uid,
+                        "ip_address": l.ip_address,
+                        "reason": l.reason,
+                        "ray_id": l.ray_id,
+                        "created_at": time(l.created_at),
+                    },
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// `PATCH seats`: `[{seat_uid, access_seat, gateway_seat}]`; taking a seat away also ends the
+/// user's sessions (as removing a user does).
+async fn seats(call: &Call<'_>) -> Answer {
+    let Value::Array(items) = &call.body else {
+        return Err(ApiError::invalid(
+            "body: must be a list of {seat_uid, access_seat, gateway_seat}",
+        ));
+    };
+    let gw = call.gw;
+    let now = gw.clock.now();
+    let mut changed = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let seat_uid = item
+            .get("seat_uid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::invalid(format!("[{i}].seat_uid: required")))?;
+        let access = item
+            .get("access_seat")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| {
+                ApiError::invalid(format!("[{i}].access_seat: must be true or false"))
+            })?;
+        let id = uuid(&format!("[{i}].seat_uid"), seat_uid)?;
+        if access {
+            if !gw
+                .store
+                .set_user_seat(id, true, now)
+                .await
+                .map_err(ApiError::store)?
+            {
+                return Err(ApiError::not_found(format!("[{i}].seat_uid: no user {id}")));
+            }
+        } else {
+            gw.remove_user(&id.to_string()).await.map_err(|e| match e {
+                crate::registry::RegistryError::UnknownUser(_) => {
+                    ApiError::not_found(format!("[{i}].seat_uid: no user {id}"))
+                }
+                other => ApiError::internal(other),
+            })?;
+        }
+        changed.push(json!({"seat_uid": id, "access_seat": access, "gateway_seat": false}));
+    }
+    Ok(Reply::list(changed))
+}
+
+async fn access_requests(call: &Call<'_>) -> Answer {
+    let q = AuthLogQuery {
+        since: call
+            .param("since")
+            .map(|t| parse_time("since", &t))
+            .transpose()?,
+        until: call
+            .param("until")
+            .map(|t| parse_time("until", &t))
+            .transpose()?,
+        email: call.param("email").map(|e| e.to_lowercase()),
+        allowed: match call.param("allowed").as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "allowed: `{other}` is not true or false"
+                )));
+            }
+        },
+        app_uid: call
+            .param("app_uid")
+            .map(|a| uuid("app_uid", &a))
+            .transpose()?,
+        limit: limit(call, 25)?,
+        descending: descending(call)?,
+    };
+    let logs = call
+        .gw
+        .store
+        .list_auth_logs(&q)
+        .await
+        .map_err(ApiError::store)?;
+    Ok(Reply::list(
+        logs.iter()
+            .map(|l| {
+                json!({
+                    "user_email": l.user_email,
+                    "ip_address": l.ip_address,
+                    "app_uid": l.app_uid,
+                    "app_domain": l.app_domain,
+                    "action": l.action,
+                    "connection": l.connection,
+                    "allowed": l.allowed,
+                    "created_at": time(l.created_at),
+                    "ray_id": l.ray_id,
+                    "country": l.country,
+                    "reason": l.reason,
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn scim_updates(call: &Call<'_>) -> Answer {
+    let millis = |field: &str| {
+        call.param(field)
+            .map(|t| parse_time(field, &t).map(|s| s * 1000))
+            .transpose()
+    };
+    let q = ScimLogQuery {
+        idp_id: call
+            .param("idp_id")
+            .or_else(|| call.param("idp_id[]"))
+            .map(|i| uuid("idp_id", &i))
+            .transpose()?,
+        since_ms: millis("since")?,
+        until_ms: millis("until")?,
+        request_method: call.param("request_method").map(|m| m.to_uppercase()),
+        resource_type: call.param("resource_type").map(|t| t.to_uppercase()),
+        user_email: call.param("resource_user_email"),
+        group_name: call.param("resource_group_name"),
+        resource_id: call.param("cf_resource_id"),
+        external_id: call.param("idp_resource_id"),
+        success: match call.param("status").as_deref() {
+            None => None,
+            Some("SUCCESS") => Some(true),
+            Some("FAILURE") => Some(false),
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "status: `{other}` is not SUCCESS or FAILURE"
+                )));
+            }
+        },
+        limit: limit(call, 25)?,
+        descending: descending(call)?,
+    };
+    let logs = call
+        .gw
+        .store
+        .list_scim_logs(&q)
+        .await
+        .map_err(ApiError::store)?;
+    Ok(Reply::list(
+        logs.iter()
+            .map(|l| {
+                json!({
+                    "cf_resource_id": l.resource_id,
+                    "error_description": l.error_description,
+                    "idp_id": l.idp_id,
+                    "idp_resource_id": l.external_id,
+                    "logged_at": Timestamp::from_unix_millis(l.logged_ms).to_string(),
+                    "request_body": l.request_body.as_ref().map(Value::to_string),
+                    "request_method": l.request_method,
+                    "resource_group_name": l.group_name,
+                    "resource_type": l.resource_type,
+                    "resource_user_email": l.user_email,
+                    "status": if l.success { "SUCCESS" } else { "FAILURE" },
+                })
+            })
+            .collect(),
+    ))
+}
