@@ -2016,3 +2016,60 @@ async fn admin_api_speaks_cloudflares_envelope_and_objects() {
     assert_eq!(status, 200);
     assert_ne!(gw.gateway().keys.load().current().kid(), before);
 }
+
+/// Every operation the OpenAPI document describes is served (none answers "no route"), and the
+/// document is what the gateway serves.
+#[tokio::test]
+async fn admin_api_matches_its_openapi_document() {
+    let gw = TestGateway::start(Options {
+        server_extra: format!("admin_token = \"{ADMIN_TOKEN}\""),
+        ..Options::default()
+    })
+    .await;
+    let served: Value = gw
+        .raw_client()
+        .get(gw.url(TEAM, "/client/v4/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let in_repo: Value = serde_json::from_str(include_str!("../../../docs/openapi.json")).unwrap();
+    assert_eq!(served, in_repo);
+    assert_eq!(in_repo["openapi"], "3.1.0");
+    let account = gw.gateway().account_id.clone();
+    let mut operations = 0;
+    for (path, ops) in in_repo["paths"].as_object().unwrap() {
+        for (method, _) in ops.as_object().unwrap() {
+            let concrete = path
+                .trim_start_matches("/client/v4")
+                .replace("{account_id}", &account)
+                .replace("{id}", "00000000-0000-0000-0000-000000000000");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = matches!(
+                method,
+                reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
+            )
+            .then(|| {
+                if path.ends_with("/seats") {
+                    json!([])
+                } else {
+                    json!({})
+                }
+            });
+            let (status, answer) = api(&gw, method.clone(), &concrete, ADMIN_TOKEN, body).await;
+            let message = answer["errors"][0]["message"].as_str().unwrap_or("");
+            assert!(
+                !message.starts_with("no route"),
+                "{method} {path}: {status} {answer}"
+            );
+            assert!(
+                status != 401 && status != 500,
+                "{method} {path}: {status} {answer}"
+            );
+            operations += 1;
+        }
+    }
+    assert_eq!(operations, 28);
+}

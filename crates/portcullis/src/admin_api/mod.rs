@@ -24,6 +24,10 @@ use crate::proxy::RequestContext;
 /// Where the API lives on the team domain.
 pub const PREFIX: &str = "/client/v4/";
 
+/// The OpenAPI 3.1 description of this API, kept in the repository and served at
+/// `/client/v4/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
+
 /// The largest request body the API reads.
 const MAX_BODY: usize = 256 * 1024;
 
@@ -262,6 +266,11 @@ pub async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
+    if path == "/client/v4/openapi.json" && method == Method::GET {
+        let mut resp = envelope(StatusCode::OK, Value::Null);
+        *resp.body_mut() = Body::from(OPENAPI);
+        return resp;
+    }
     let scope = match authenticate(gw, req.headers()).await {
         Ok(s) => s,
         Err(e) => return failure(e),
