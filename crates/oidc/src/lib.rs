@@ -31,7 +31,7 @@ pub use config::{ProviderConfig, TokenAuthMethod};
 pub use discovery::{DiscoveryDocument, Metadata};
 pub use error::{Endpoint, OidcError};
 pub use jwks::JwksCache;
-pub use provider::Provider;
+pub use provider::{ExchangeStep, ExchangeTrace, Provider};
 pub use validate::{IdTokenClaims, ValidationParams, validate_id_token};
 
 /// Re-exported so callers can name algorithms without depending on `portcullis-jose` directly.

@@ -18,6 +18,37 @@ use crate::http;
 use crate::jwks::JwksCache;
 use crate::validate::{IdTokenClaims, ValidationParams, validate_id_token};
 
+/// Where a traced code exchange ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeStep {
+    /// Reading the provider's metadata (discovery document or configured URLs).
+    Discovery,
+    /// Calling the token endpoint.
+    TokenExchange,
+    /// Checking the ID token (signature, then claims).
+    Validation,
+}
+
+/// The outcome of [`Provider::exchange_code_traced`].
+pub struct ExchangeTrace {
+    /// The last step reached.
+    pub step: ExchangeStep,
+    /// The raw ID token, when the token endpoint returned one.
+    pub id_token: Option<String>,
+    pub result: Result<IdTokenClaims, OidcError>,
+}
+
+impl std::fmt::Debug for ExchangeTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The raw token is a credential: never in a log line.
+        f.debug_struct("ExchangeTrace")
+            .field("step", &self.step)
+            .field("id_token", &self.id_token.as_ref().map(|_| "<redacted>"))
+            .field("ok", &self.result.is_ok())
+            .finish()
+    }
+}
+
 /// A configured OIDC login method, ready to log users in.
 ///
 /// Create one per login method when the configuration is loaded and share it: clones are cheap
@@ -147,6 +178,50 @@ impl Provider {
             .await?;
         self.validate(&metadata, &id_token, &pending.nonce, now)
             .await
+    }
+
+    /// The code exchange for a connection test: the same steps as [`Provider::exchange_code`],
+    /// but the answer keeps the raw ID token (when one arrived) beside the outcome, so that a
+    /// failed check can be explained with the token's header and claims. Never use the raw token
+    /// for anything but showing an administrator why a test failed.
+    pub async fn exchange_code_traced(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        pending: &PendingLogin,
+        now: SystemTime,
+    ) -> ExchangeTrace {
+        let metadata = match self.metadata().await {
+            Ok(m) => m,
+            Err(error) => {
+                return ExchangeTrace {
+                    step: ExchangeStep::Discovery,
+                    id_token: None,
+                    result: Err(error),
+                };
+            }
+        };
+        let id_token = match self
+            .request_id_token(&metadata, code, redirect_uri, pending)
+            .await
+        {
+            Ok(t) => t,
+            Err(error) => {
+                return ExchangeTrace {
+                    step: ExchangeStep::TokenExchange,
+                    id_token: None,
+                    result: Err(error),
+                };
+            }
+        };
+        let result = self
+            .validate(&metadata, &id_token, &pending.nonce, now)
+            .await;
+        ExchangeTrace {
+            step: ExchangeStep::Validation,
+            id_token: Some(id_token),
+            result,
+        }
     }
 
     /// Maps validated claims to the identity Portcullis keeps, using this login method's email

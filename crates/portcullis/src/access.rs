@@ -127,6 +127,9 @@ pub async fn team(gw: Arc<Gateway>, ctx: RequestContext, req: Request<Incoming>)
             with_cookie(resp, &cookies::clear(AUTH_COOKIE, team_cookie_attrs(&gw)))
         }
         ("login", &Method::GET) => login(&gw, &ctx, None, req.uri(), req.headers()).await,
+        (p, &Method::GET) if p.starts_with("test/") => {
+            crate::idp_test::start(&gw, &ctx, &p["test/".len()..]).await
+        }
         (p, &Method::GET) if p.starts_with("login/") => {
             let host = p["login/".len()..].to_ascii_lowercase();
             login(&gw, &ctx, Some(host), req.uri(), req.headers()).await
@@ -281,6 +284,9 @@ struct LoginFlow {
     aud: String,
     target: String,
     expires: i64,
+    /// A test of the login method: the callback shows the outcome instead of signing in.
+    #[serde(default)]
+    test: bool,
 }
 
 fn login_cookie_name(state: &str) -> String {
@@ -299,6 +305,19 @@ async fn start_login(
     target: &Url,
     method: &LoginMethod,
 ) -> Response<Body> {
+    start_flow(gw, ctx, method, app.aud.clone(), target.to_string(), false).await
+}
+
+/// Sends the browser to the IdP with a new authorization request, keeping the pending login in a
+/// sealed cookie for the callback. `test` marks a login method test (no sign-in at the end).
+pub(crate) async fn start_flow(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    method: &LoginMethod,
+    aud: String,
+    target: String,
+    test: bool,
+) -> Response<Body> {
     let callback = gw.team_url("/cdn-cgi/access/callback");
     let request = match method.provider.authorization_request(&callback).await {
         Ok(r) => r,
@@ -316,9 +335,10 @@ async fn start_login(
     let flow = LoginFlow {
         pending: request.pending,
         idp: method.id.0,
-        aud: app.aud.clone(),
-        target: target.to_string(),
+        aud,
+        target,
         expires: gw.clock.now() + LOGIN_TTL,
+        test,
     };
     let sealed = match serde_json::to_vec(&flow)
         .map_err(|_| ())
@@ -384,6 +404,16 @@ async fn callback(
         );
     };
     let snapshot = gw.snapshot.load();
+    if flow.test {
+        let Some(method) = snapshot.login_method(IdpId(flow.idp)).cloned() else {
+            return with_cookie(
+                respond::failure(&Failure::InvalidSession, true, &ctx.request_id),
+                &clear,
+            );
+        };
+        let resp = crate::idp_test::finish(gw, ctx, uri, &flow.pending, &method).await;
+        return with_cookie(resp, &clear);
+    }
     let app = snapshot.apps_by_aud.get(&flow.aud).cloned();
     let method = snapshot.login_method(IdpId(flow.idp)).cloned();
     let (Some(app), Some(method)) = (app, method) else {

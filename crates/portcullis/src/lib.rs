@@ -14,6 +14,7 @@ pub mod cors;
 pub mod demo;
 pub mod enforce;
 pub mod gateway;
+pub mod idp_test;
 pub mod keys;
 pub mod proxy;
 pub mod registry;

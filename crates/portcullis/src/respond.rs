@@ -191,7 +191,7 @@ pub struct Branding {
 }
 
 impl Branding {
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.org_name.as_deref().unwrap_or("Portcullis")
     }
 }
@@ -243,7 +243,8 @@ fn with_common_headers(mut resp: Response<Body>, request_id: &str) -> Response<B
     resp
 }
 
-fn html(status: StatusCode, body: String, request_id: &str) -> Response<Body> {
+/// An HTML page of ours with the security headers every page carries.
+pub fn html_page(status: StatusCode, body: String, request_id: &str) -> Response<Body> {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -294,7 +295,7 @@ pub fn failure_branded(
             request_id,
         };
         match page.render() {
-            Ok(body) => html(status, body, request_id),
+            Ok(body) => html_page(status, body, request_id),
             Err(error) => {
                 tracing::error!(%error, "page rendering failed");
                 plain(
@@ -354,7 +355,7 @@ pub fn login_page(
         request_id,
     };
     match page.render() {
-        Ok(body) => html(StatusCode::OK, body, request_id),
+        Ok(body) => html_page(StatusCode::OK, body, request_id),
         Err(_) => failure(&Failure::Internal, false, request_id),
     }
 }

@@ -2071,5 +2071,112 @@ async fn admin_api_matches_its_openapi_document() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 28);
+    assert_eq!(operations, 29);
+}
+
+/// Runs the Test of the first login method through the admin API and a browser; returns the page.
+async fn test_login_method(gw: &TestGateway) -> String {
+    use reqwest::Method as M;
+    let account = gw.gateway().account_id.clone();
+    let (_, idps) = api(
+        gw,
+        M::GET,
+        &format!("/accounts/{account}/access/identity_providers"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    let id = idps["result"][0]["id"].as_str().unwrap().to_owned();
+    let (status, started) = api(
+        gw,
+        M::POST,
+        &format!("/accounts/{account}/access/identity_providers/{id}/test"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let url = started["result"]["url"].as_str().unwrap().to_owned();
+    let resp = gw.browser().get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_test_button_shows_the_identity_or_the_failed_step_with_a_diagnosis() {
+    let gw = TestGateway::start(Options {
+        server_extra: format!("admin_token = \"{ADMIN_TOKEN}\""),
+        ..Options::default()
+    })
+    .await;
+    let page = test_login_method(&gw).await;
+    assert!(page.contains("Your connection works!"), "{page}");
+    assert!(
+        page.contains("alice@example.com") && page.contains("admins") && page.contains("E1001"),
+        "{page}"
+    );
+    assert!(page.contains("masked"), "the nonce is masked: {page}");
+    assert!(
+        !page.contains("n-0")
+            && gw
+                .gateway()
+                .store
+                .find_user_by_email("alice@example.com")
+                .await
+                .unwrap()
+                .is_none(),
+        "a test signs nobody in"
+    );
+
+    gw.idp.set_id_token_hook(hook(|h, _| {
+        h.insert("alg".into(), json!("HS256"));
+    }));
+    let page = test_login_method(&gw).await;
+    assert!(
+        page.contains("Failed step: <strong>signature</strong>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("signed with HS256, which is not supported; Portcullis accepts RS256"),
+        "{page}"
+    );
+
+    gw.idp.set_id_token_hook(hook(|_, c| {
+        c.insert("iss".into(), json!("https://evil.example"));
+    }));
+    let page = test_login_method(&gw).await;
+    assert!(
+        page.contains("Failed step: <strong>claims</strong>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("issuer was `https://evil.example`, expected"),
+        "{page}"
+    );
+
+    gw.idp.set_id_token_hook(hook(|_, c| {
+        c.remove("email");
+        c.remove("upn");
+    }));
+    let page = test_login_method(&gw).await;
+    assert!(
+        page.contains("Failed step: <strong>email</strong>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("the ID token has: ") && page.contains("preferred_username"),
+        "{page}"
+    );
+
+    gw.idp.set_id_token_hook(None);
+    gw.idp.advance_clock(Duration::from_secs(600));
+    let page = test_login_method(&gw).await;
+    assert!(
+        page.contains("Failed step: <strong>claims</strong>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("s in the future") && page.contains("allowed clock skew is 60 s"),
+        "{page}"
+    );
 }

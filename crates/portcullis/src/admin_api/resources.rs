@@ -73,6 +73,16 @@ pub async fn route(call: &Call<'_>) -> Answer {
             let found = login_method(call, id)?;
             Ok(Reply::ok(identity_provider(call, &found)))
         }
+        ["identity_providers", id, "test"] if m == Method::POST => {
+            let found = login_method(call, id)?;
+            let url =
+                crate::idp_test::ticket_url(call.gw, found.id.0).map_err(ApiError::internal)?;
+            Ok(Reply::ok(json!({
+                "url": url,
+                "expires_in": 600,
+                "note": "open this URL in a browser within ten minutes to run the login flow against this identity provider",
+            })))
+        }
         ["identity_providers", id, "refresh_scim_secret"] if m == Method::POST => {
             refresh_scim_secret(call, id).await
         }
