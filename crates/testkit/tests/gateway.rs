@@ -8,6 +8,10 @@
 #[path = "gateway/scim.rs"]
 mod scim;
 
+// Web admin UI scenarios, likewise.
+#[path = "gateway/admin_ui.rs"]
+mod admin_ui;
+
 use std::sync::Arc;
 use std::time::Duration;
 
