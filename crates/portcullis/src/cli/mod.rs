@@ -19,12 +19,15 @@ use portcullis_jose::Algorithm;
 use portcullis_store::{Store, StoreError};
 
 use crate::config::{ApplicationConfig, Config, ConfigError};
+use crate::keys::KeyError;
 use crate::registry::RegistryError;
+use crate::seal::SealError;
 use crate::service_tokens::{Lifetime, ServiceTokenError};
 use crate::tester::TesterError;
 
 pub mod api_tokens;
 mod format;
+pub mod keys;
 pub mod policy;
 pub mod scim;
 pub mod tokens;
@@ -70,6 +73,10 @@ pub enum CliError {
     Scim(String),
     #[error("{0}")]
     Api(String),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("secret key: {0}")]
+    SecretKey(#[from] SealError),
 }
 
 /// Who reads the answer: a person (aligned text) or a program (JSON).
@@ -205,6 +212,13 @@ pub enum AdminGroup {
         #[command(subcommand)]
         command: ScimCommand,
     },
+    /// The signing keys of the tokens the gateway issues.
+    Keys {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -240,6 +254,13 @@ pub enum ScimCommand {
     },
 }
 
+#[derive(Subcommand, Debug, Clone)]
+pub enum KeysCommand {
+    /// Make a new current signing key now (the current one stays accepted until the next
+    /// rotation); running gateways pick it up within about a second.
+    Rotate,
+}
+
 impl AdminGroup {
     /// The options and the command they apply to.
     pub fn split(self) -> (AdminOptions, AdminCommand) {
@@ -253,6 +274,7 @@ impl AdminGroup {
             AdminGroup::Policy { options, command } => (options, AdminCommand::Policy(command)),
             AdminGroup::Scim { options, command } => (options, AdminCommand::Scim(command)),
             AdminGroup::ApiToken { options, command } => (options, AdminCommand::ApiToken(command)),
+            AdminGroup::Keys { options, command } => (options, AdminCommand::Keys(command)),
         }
     }
 }
@@ -277,6 +299,7 @@ pub enum AdminCommand {
     Policy(PolicyCommand),
     Scim(ScimCommand),
     ApiToken(ApiTokenCommand),
+    Keys(KeysCommand),
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -499,6 +522,7 @@ pub async fn execute(
             ApiTokenCommand::List => api_tokens::list(store, output).await,
             ApiTokenCommand::Delete { token } => api_tokens::delete(store, token, output).await,
         },
+        AdminCommand::Keys(KeysCommand::Rotate) => keys::rotate(config, store, now, output).await,
     }
 }
 
