@@ -287,6 +287,10 @@ struct LoginFlow {
     /// A test of the login method: the callback shows the outcome instead of signing in.
     #[serde(default)]
     test: bool,
+    /// A sign-in to the web admin UI: the callback sets only the global session and returns to
+    /// `target` (a team-domain `/admin` URL) without minting an application token.
+    #[serde(default)]
+    admin: bool,
 }
 
 fn login_cookie_name(state: &str) -> String {
@@ -318,6 +322,30 @@ pub(crate) async fn start_flow(
     target: String,
     test: bool,
 ) -> Response<Body> {
+    seal_and_redirect(gw, ctx, method, aud, target, test, false).await
+}
+
+/// Sends the browser to the IdP to sign in to the web admin UI; after the callback it returns to
+/// `admin_path` (a path under `/admin`, with its query) holding only the global session.
+pub(crate) async fn start_admin_flow(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    method: &LoginMethod,
+    admin_path: &str,
+) -> Response<Body> {
+    let target = gw.team_url(admin_path);
+    seal_and_redirect(gw, ctx, method, String::new(), target, false, true).await
+}
+
+async fn seal_and_redirect(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    method: &LoginMethod,
+    aud: String,
+    target: String,
+    test: bool,
+    admin: bool,
+) -> Response<Body> {
     let callback = gw.team_url("/cdn-cgi/access/callback");
     let request = match method.provider.authorization_request(&callback).await {
         Ok(r) => r,
@@ -339,6 +367,7 @@ pub(crate) async fn start_flow(
         target,
         expires: gw.clock.now() + LOGIN_TTL,
         test,
+        admin,
     };
     let sealed = match serde_json::to_vec(&flow)
         .map_err(|_| ())
@@ -416,13 +445,19 @@ async fn callback(
     }
     let app = snapshot.apps_by_aud.get(&flow.aud).cloned();
     let method = snapshot.login_method(IdpId(flow.idp)).cloned();
-    let (Some(app), Some(method)) = (app, method) else {
+    let (app, Some(method)) = (app, method) else {
         return with_cookie(
             respond::failure(&Failure::InvalidSession, true, &ctx.request_id),
             &clear,
         );
     };
-    let resp = finish_login(gw, ctx, uri, &flow, &app, &method).await;
+    if app.is_none() && !flow.admin {
+        return with_cookie(
+            respond::failure(&Failure::InvalidSession, true, &ctx.request_id),
+            &clear,
+        );
+    }
+    let resp = finish_login(gw, ctx, uri, &flow, app.as_ref(), &method).await;
     with_cookie(resp, &clear)
 }
 
@@ -471,7 +506,7 @@ async fn log_attempt(
 async fn refuse(
     gw: &Gateway,
     ctx: &RequestContext,
-    app: &App,
+    app: Option<&Arc<App>>,
     method: &LoginMethod,
     reason: String,
     failure: Failure,
@@ -479,7 +514,7 @@ async fn refuse(
     log_attempt(
         gw,
         ctx,
-        Some(app),
+        app.map(|a| &**a),
         Some(method),
         None,
         None,
@@ -495,7 +530,7 @@ async fn finish_login(
     ctx: &RequestContext,
     uri: &http::Uri,
     flow: &LoginFlow,
-    app: &Arc<App>,
+    app: Option<&Arc<App>>,
     method: &LoginMethod,
 ) -> Response<Body> {
     if let Some(error) = query_param(uri, "error") {
@@ -503,7 +538,7 @@ async fn finish_login(
         log_attempt(
             gw,
             ctx,
-            Some(app),
+            app.map(|a| &**a),
             Some(method),
             None,
             None,
@@ -608,7 +643,7 @@ async fn finish_login(
         log_attempt(
             gw,
             ctx,
-            Some(app),
+            app.map(|a| &**a),
             Some(method),
             Some(&email),
             None,
@@ -656,7 +691,7 @@ async fn finish_login(
         log_attempt(
             gw,
             ctx,
-            Some(app),
+            app.map(|a| &**a),
             Some(method),
             Some(email),
             Some(user.id),
@@ -682,7 +717,7 @@ async fn finish_login(
         log_attempt(
             gw,
             ctx,
-            Some(app),
+            app.map(|a| &**a),
             Some(method),
             Some(email),
             Some(user.id),
@@ -740,7 +775,25 @@ async fn finish_login(
     let Ok(target) = Url::parse(&flow.target) else {
         return respond::failure(&Failure::InvalidSession, true, &ctx.request_id);
     };
-    let resp = grant(gw, ctx, app, &target, stored, &session_id, user.id, "idp").await;
+    let resp = match app {
+        Some(app) => grant(gw, ctx, app, &target, stored, &session_id, user.id, "idp").await,
+        // An admin UI sign-in: the UI itself decides, on every request, who is an administrator.
+        None => {
+            let email = stored.identity.email.as_str();
+            log_attempt(
+                gw,
+                ctx,
+                None,
+                Some(method),
+                Some(email),
+                Some(user.id),
+                true,
+                None,
+            )
+            .await;
+            respond::redirect(target.as_str())
+        }
+    };
     with_cookie(resp, &org_cookie)
 }
 

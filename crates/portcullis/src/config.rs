@@ -68,6 +68,9 @@ pub struct RawConfig {
     /// Email and IP lists, referenced by `email_list` and `ip_list` rules.
     #[serde(default)]
     pub lists: Vec<List>,
+    /// Who may use the web admin UI.
+    #[serde(default)]
+    pub admin: RawAdmin,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,10 +226,13 @@ pub struct Config {
     pub organization: OrganizationConfig,
     /// Rule groups and lists, shared by every application's policies.
     pub catalog: Arc<Catalog>,
+    /// `[admin] policies`, in evaluation order: who may use the web admin UI besides the
+    /// administrators added through its setup step. Empty when the table is absent.
+    pub admin_policies: Vec<portcullis_core::Policy>,
 }
 
 pub use access::{
-    CorsConfig, LoginDesign, OrganizationConfig, RawCors, RawLoginDesign, RawOrganization,
+    CorsConfig, LoginDesign, OrganizationConfig, RawAdmin, RawCors, RawLoginDesign, RawOrganization,
 };
 
 #[derive(Debug, Clone)]
@@ -770,12 +776,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             ));
         }
     }
+    let admin_policies = access::admin_policies(raw.admin, &reusable, &catalog)?;
     Ok(Config {
         server,
         identity_providers,
         applications,
         organization,
         catalog: Arc::new(catalog),
+        admin_policies,
     })
 }
 

@@ -221,6 +221,9 @@ pub struct Gateway {
     pub node_id: String,
     /// SHA-256 of the bootstrap admin API token from the configuration, if any.
     pub admin_token_digest: Option<Vec<u8>>,
+    /// `[admin] policies`: who may use the web admin UI (besides administrators added through
+    /// its setup step).
+    pub admin_policies: Vec<portcullis_core::Policy>,
 }
 
 /// App tokens minted for service tokens, reused until they near their expiry.
@@ -414,6 +417,12 @@ impl Gateway {
         let service_tokens = ServiceTokens::default();
         service_tokens.replace(store.list_service_tokens().await?);
         let binding_key = binding_key(store.as_ref(), &sealer).await?;
+        crate::admin_ui::setup::prepare(
+            store.as_ref(),
+            &server.data_dir,
+            !config.admin_policies.is_empty(),
+        )
+        .await?;
         Ok(Arc::new(Gateway {
             server,
             store,
@@ -440,6 +449,7 @@ impl Gateway {
             organization: config.organization,
             node_id: hex::encode(random_bytes::<8>()?),
             admin_token_digest,
+            admin_policies: config.admin_policies,
         }))
     }
 

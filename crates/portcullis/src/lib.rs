@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod admin_api;
+pub mod admin_ui;
 pub mod cli;
 pub mod config;
 pub mod cookies;

@@ -178,6 +178,9 @@ async fn handle(
         if crate::admin_api::is_api_path(req.uri().path()) {
             return Ok(crate::admin_api::handle(&gw, &ctx, req).await);
         }
+        if crate::admin_ui::is_admin_path(req.uri().path()) {
+            return Ok(crate::admin_ui::handle(&gw, &ctx, req).await);
+        }
         return Ok(access::team(gw, ctx, req).await);
     }
     // Route and forward one spelling of the path, so `/public/../admin` cannot be judged by

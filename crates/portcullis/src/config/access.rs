@@ -203,6 +203,25 @@ pub(super) fn reusable_policies(
     Ok(out)
 }
 
+/// The `[admin]` table: who may use the web admin UI.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Written like an application's `policies` (inline policies and references to reusable
+    /// ones); an administrator is a signed-in user they allow.
+    #[serde(default)]
+    pub policies: Vec<Value>,
+}
+
+/// Validates `[admin] policies` as an application's are validated.
+pub(super) fn admin_policies(
+    raw: RawAdmin,
+    reusable: &HashMap<String, Policy>,
+    catalog: &Catalog,
+) -> Result<Vec<Policy>, ConfigError> {
+    app_policies("admin", raw.policies, reusable, catalog)
+}
+
 /// An application's `policies`: inline policies and references `{ id = "…", precedence = n }`
 /// to reusable ones, in the order they are evaluated (by `precedence` when every entry has one,
 /// otherwise as written).
@@ -396,6 +415,31 @@ mod tests {
     fn staff() -> Value {
         json!({"name": "staff", "decision": "allow",
                "include": [{"email_domain": {"domain": "example.com"}}]})
+    }
+
+    #[test]
+    fn admin_policies_validate_like_an_applications() {
+        let catalog = Catalog::empty();
+        let none = admin_policies(RawAdmin::default(), &HashMap::new(), &catalog).unwrap();
+        assert!(none.is_empty());
+        let one = admin_policies(
+            RawAdmin {
+                policies: vec![staff()],
+            },
+            &HashMap::new(),
+            &catalog,
+        )
+        .unwrap();
+        assert_eq!(one[0].name, "staff");
+        let err = admin_policies(
+            RawAdmin {
+                policies: vec![json!({"id": "nope"})],
+            },
+            &HashMap::new(),
+            &catalog,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("admin.policies[0].id"), "{err}");
     }
 
     #[test]

@@ -1,1 +1,330 @@
 //! Web admin UI scenarios (part of the one integration binary, `tests/gateway.rs`).
+
+use portcullis_testkit::{APP, Options, TEAM, TestGateway};
+
+/// `[admin]` policies that make alice (the demo IdP's default user) an administrator.
+const ALICE_IS_ADMIN: &str = r#"
+[admin]
+policies = [{ name = "admins", decision = "allow", include = [{ email = { email = "alice@example.com" } }] }]
+"#;
+
+async fn admin_gateway(extra: Options) -> TestGateway {
+    TestGateway::start(Options {
+        top_extra: format!("{ALICE_IS_ADMIN}\n{}", extra.top_extra),
+        ..extra
+    })
+    .await
+}
+
+/// GETs a team-domain admin path with a browser; returns status and body.
+async fn get(gw: &TestGateway, browser: &reqwest::Client, path: &str) -> (u16, String) {
+    let resp = browser.get(gw.url(TEAM, path)).send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// POSTs a form to a team-domain admin path; returns status and body.
+async fn post(
+    gw: &TestGateway,
+    browser: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let resp = browser
+        .post(gw.url(TEAM, path))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// The value of the first `<input … name="{name}" value="…">` on a page.
+fn input_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// A signed-in admin browser and the CSRF token of its session.
+async fn signed_in_admin(gw: &TestGateway) -> (reqwest::Client, String) {
+    let browser = gw.browser();
+    let (status, page) = get(gw, &browser, "/admin/service-tokens").await;
+    assert_eq!(status, 200, "{page}");
+    let csrf = input_value(&page, "csrf");
+    (browser, csrf)
+}
+
+#[tokio::test]
+async fn without_a_session_the_admin_ui_signs_in_and_comes_back() {
+    let gw = admin_gateway(Options::default()).await;
+    let stepping = gw.stepping_browser();
+    let resp = stepping
+        .get(gw.url(TEAM, "/admin/users?page=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 302);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("http://{}/authorize", gw.idp_addr)),
+        "{location}"
+    );
+
+    // The whole flow ends back on the asked page, with only the global session.
+    let browser = gw.browser();
+    let resp = browser
+        .get(gw.url(TEAM, "/admin?from=test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.url().path(), "/admin");
+    assert_eq!(resp.url().query(), Some("from=test"));
+    assert_eq!(resp.status().as_u16(), 200);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("Dashboard") && page.contains("alice@example.com"),
+        "{page}"
+    );
+    // No application token was minted on the way: the app still sends the browser to sign in
+    // (single sign-on then lets it in).
+    let resp = gw
+        .raw_client()
+        .get(gw.url(APP, "/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 302);
+
+    // With two login methods, the chooser links come back to the admin UI.
+    let two = admin_gateway(Options {
+        second_idp: Some("Backup IdP".into()),
+        ..Options::default()
+    })
+    .await;
+    let (status, page) = get(&two, &two.stepping_browser(), "/admin/logs").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Sign in with Backup IdP") && page.contains("/admin/login?idp="),
+        "{page}"
+    );
+    assert!(page.contains("next=%2Fadmin%2Flogs"), "{page}");
+}
+
+#[tokio::test]
+async fn a_signed_in_user_who_is_not_an_admin_gets_a_403_with_sign_out() {
+    let gw = admin_gateway(Options {
+        auto_login: Some("bob".into()),
+        policies: r#"[{ name = "all", decision = "allow", include = [{ everyone = {} }] }]"#.into(),
+        ..Options::default()
+    })
+    .await;
+    let browser = gw.browser();
+    let (status, page) = get(&gw, &browser, "/admin/users").await;
+    assert_eq!(status, 403, "{page}");
+    assert!(
+        page.contains("bob@example.org") && page.contains("not an administrator"),
+        "{page}"
+    );
+    assert!(page.contains("/cdn-cgi/access/logout\">Sign out"), "{page}");
+    assert!(!page.contains("name=\"csrf\""), "{page}");
+}
+
+#[tokio::test]
+async fn the_setup_token_makes_the_first_admin_once() {
+    let gw = TestGateway::start(Options::default()).await;
+    let path = gw.data_dir.join("admin-setup-token.txt");
+    let token = std::fs::read_to_string(&path).unwrap().trim().to_owned();
+    let browser = gw.browser();
+    // Signed in, not yet an administrator.
+    let (status, _) = get(&gw, &browser, "/admin").await;
+    assert_eq!(status, 403);
+    let (status, page) = get(&gw, &browser, "/admin/setup?token=wrong").await;
+    assert_eq!(status, 403);
+    assert!(page.contains("not valid"), "{page}");
+    let (status, page) = get(&gw, &browser, &format!("/admin/setup?token={token}")).await;
+    assert_eq!(status, 200, "{page}");
+    let csrf = input_value(&page, "csrf");
+    // Without the CSRF token the form is refused.
+    let (status, _) = post(&gw, &browser, "/admin/setup", &[("token", &token)]).await;
+    assert_eq!(status, 403);
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/setup",
+        &[("token", &token), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Dashboard"), "{page}");
+    assert!(!path.exists());
+    // The token works once.
+    let (status, page) = get(&gw, &browser, &format!("/admin/setup?token={token}")).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("not available"), "{page}");
+    // With `[admin]` policies no token is made.
+    let with_policies = admin_gateway(Options::default()).await;
+    assert!(
+        !with_policies
+            .data_dir
+            .join("admin-setup-token.txt")
+            .exists()
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_csrf_token_are_refused() {
+    let gw = admin_gateway(Options::default()).await;
+    let (browser, csrf) = signed_in_admin(&gw).await;
+    let form = [("name", "ci"), ("duration", "8760h")];
+    let (status, page) = post(&gw, &browser, "/admin/service-tokens", &form).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("security token"), "{page}");
+    let (status, _) = post(
+        &gw,
+        &browser,
+        "/admin/service-tokens",
+        &[("name", "ci"), ("duration", "8760h"), ("csrf", "00ff")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Another session's token does not fit this one.
+    let (_, other_csrf) = signed_in_admin(&gw).await;
+    assert_ne!(other_csrf, csrf);
+    let (status, _) = post(
+        &gw,
+        &browser,
+        "/admin/service-tokens",
+        &[("name", "ci"), ("duration", "8760h"), ("csrf", &other_csrf)],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        gw.gateway()
+            .store
+            .list_service_tokens()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A POST without any session is refused too.
+    let (status, _) = post(&gw, &gw.browser(), "/admin/service-tokens", &form).await;
+    assert_eq!(status, 403);
+}
+
+/// The text of the element with this id (`<p … id="{id}">text</p>`).
+fn element_text(page: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no #{id} in {page}"))
+        + marker.len();
+    page[start..].split('<').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_service_token_made_in_the_ui_shows_its_secret_once_and_opens_the_app() {
+    let gw = admin_gateway(Options {
+        policies: r#"[{ name = "machines", decision = "non_identity", include = [{ any_valid_service_token = {} }] }]"#.into(),
+        ..Options::default()
+    })
+    .await;
+    let (browser, csrf) = signed_in_admin(&gw).await;
+    // Errors are shown next to their field.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/service-tokens",
+        &[("csrf", &csrf), ("name", ""), ("duration", "soon")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("id=\"name-error\""), "{page}");
+    assert!(
+        element_text(&page, "duration-error").contains("`soon` is not a duration"),
+        "{page}"
+    );
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/service-tokens",
+        &[("csrf", &csrf), ("name", "deploy bot"), ("duration", "24h")],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let client_id = element_text(&page, "client-id");
+    let secret = element_text(&page, "client-secret");
+    assert!(
+        client_id.ends_with(".access") && secret.len() >= 32,
+        "{page}"
+    );
+    let resp = gw
+        .raw_client()
+        .get(gw.url(APP, "/"))
+        .header("cf-access-client-id", &client_id)
+        .header("cf-access-client-secret", &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // The list shows the token, never its secret.
+    let (_, list) = get(&gw, &browser, "/admin/service-tokens").await;
+    assert!(
+        list.contains("deploy bot") && list.contains(&client_id),
+        "{list}"
+    );
+    assert!(!list.contains(&secret));
+    // The same name again is refused next to the field.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/service-tokens",
+        &[("csrf", &csrf), ("name", "deploy bot"), ("duration", "24h")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        element_text(&page, "name-error").contains("already exists"),
+        "{page}"
+    );
+
+    // Deleting asks first, then refuses the token.
+    let id = gw.gateway().store.list_service_tokens().await.unwrap()[0].id;
+    let delete = format!("/admin/service-tokens/{id}/delete");
+    let (status, page) = post(&gw, &browser, &delete, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Delete “deploy bot”?") && page.contains("name=\"confirm\" value=\"yes\""),
+        "{page}"
+    );
+    assert_eq!(
+        gw.gateway()
+            .store
+            .list_service_tokens()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let (status, page) = post(
+        &gw,
+        &browser,
+        &delete,
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("The token was deleted"), "{page}");
+    let resp = gw
+        .raw_client()
+        .get(gw.url(APP, "/"))
+        .header("cf-access-client-id", &client_id)
+        .header("cf-access-client-secret", &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status().as_u16(), 200);
+}
