@@ -38,11 +38,6 @@ impl Query {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-
-    /// The value of `name`, trimmed, or `None` when absent or blank.
-    pub fn filled(&self, name: &str) -> Option<&str> {
-        self.get(name).map(str::trim).filter(|v| !v.is_empty())
-    }
 }
 
 /// One admin UI request, as the page handlers see it.

@@ -10,9 +10,11 @@
 
 mod dashboard;
 mod form;
+mod logs;
 mod page;
 pub mod setup;
 mod tokens;
+mod users;
 
 use std::sync::Arc;
 
@@ -273,6 +275,8 @@ pub async fn handle(
     let answer = match segments.as_slice() {
         [] => dashboard::page(&ask).await,
         ["service-tokens", rest @ ..] => tokens::route(&ask, rest).await,
+        ["users", rest @ ..] => users::route(&ask, rest).await,
+        ["logs", rest @ ..] => logs::route(&ask, rest).await,
         _ => Err(PageError::NotFound),
     };
     if !reading {

@@ -328,3 +328,132 @@ async fn a_service_token_made_in_the_ui_shows_its_secret_once_and_opens_the_app(
         .unwrap();
     assert_ne!(resp.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn revoking_a_user_in_the_ui_refuses_their_next_request() {
+    let gw = admin_gateway(Options::default()).await;
+    // Bob's gateway session comes from another browser; alice administers.
+    let user = gw.browser();
+    let resp = gw.login(&user, "/").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let (admin, csrf) = signed_in_admin(&gw).await;
+    let (status, list) = get(&gw, &admin, "/admin/users").await;
+    assert_eq!(status, 200);
+    assert!(list.contains("alice@example.com"), "{list}");
+    let id = gw
+        .gateway()
+        .store
+        .find_user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (status, page) = get(&gw, &admin, &format!("/admin/users/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Active sessions") && page.contains("/sessions/"),
+        "{page}"
+    );
+    // Confirmation first: nothing changes yet.
+    let revoke = format!("/admin/users/{id}/revoke");
+    let (status, page) = post(&gw, &admin, &revoke, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Revoke alice@example.com?"), "{page}");
+    let resp = user
+        .get(gw.url(APP, "/"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (status, page) = post(&gw, &admin, &revoke, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    // The demo IdP signs every browser in as alice, so she revoked herself too: coming back to
+    // the user page, her own sign-in is refused for a minute.
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("Access revoked"), "{page}");
+    let resp = user
+        .get(gw.url(APP, "/"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn logs_paginate_and_filter() {
+    let gw = admin_gateway(Options::default()).await;
+    let store = gw.gateway().store.clone();
+    let now = gw.gateway().clock.now();
+    for i in 0..120 {
+        store
+            .insert_auth_log(&portcullis_store::AuthLogRecord {
+                id: uuid::Uuid::new_v4(),
+                ray_id: format!("ray{i:03}"),
+                created_at: now - 1000 + i,
+                user_email: Some(
+                    if i % 2 == 0 {
+                        "even@example.com"
+                    } else {
+                        "odd@example.com"
+                    }
+                    .into(),
+                ),
+                user_id: None,
+                ip_address: Some("192.0.2.1".into()),
+                app_uid: None,
+                app_domain: None,
+                app_name: Some("whoami".into()),
+                connection: "oidc".into(),
+                idp_id: None,
+                action: "login".into(),
+                allowed: i % 3 != 0,
+                reason: None,
+                country: None,
+            })
+            .await
+            .unwrap();
+    }
+    let (admin, _) = signed_in_admin(&gw).await;
+    let (status, first) = get(&gw, &admin, "/admin/logs?email=odd%40example.com").await;
+    assert_eq!(status, 200);
+    assert_eq!(first.matches("<code>ray").count(), 50, "{first}");
+    assert!(
+        first.contains("ray119") && !first.contains("ray019"),
+        "{first}"
+    );
+    assert!(
+        first.contains("rel=\"next\"") && !first.contains("rel=\"prev\""),
+        "{first}"
+    );
+    assert!(
+        first.contains("page=2") && first.contains("email=odd%40example.com"),
+        "{first}"
+    );
+    let (_, second) = get(&gw, &admin, "/admin/logs?email=odd%40example.com&page=2").await;
+    assert_eq!(second.matches("<code>ray").count(), 10, "{second}");
+    assert!(
+        second.contains("rel=\"prev\"") && !second.contains("rel=\"next\""),
+        "{second}"
+    );
+    let (_, refused) = get(
+        &gw,
+        &admin,
+        "/admin/logs?email=even%40example.com&allowed=false",
+    )
+    .await;
+    assert_eq!(refused.matches("<code>ray").count(), 20, "{refused}");
+    // A bad time is named next to its field.
+    let (status, page) = get(&gw, &admin, "/admin/logs?since=yesterday").await;
+    assert_eq!(status, 400);
+    assert!(
+        element_text(&page, "since-error").contains("`yesterday` is not a time"),
+        "{page}"
+    );
+    let (status, page) = get(&gw, &admin, "/admin/logs/scim?status=FAILURE").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("SCIM provisioning log") && page.contains("No entries."),
+        "{page}"
+    );
+}
