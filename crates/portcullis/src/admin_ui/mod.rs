@@ -8,8 +8,10 @@
 //! modules, one group each, and call the same functions as the admin API and the CLI; nothing
 //! here decides a policy or changes data on its own.
 
+mod apps;
 mod dashboard;
 mod form;
+mod login_methods;
 mod logs;
 mod page;
 pub mod setup;
@@ -277,6 +279,9 @@ pub async fn handle(
         ["service-tokens", rest @ ..] => tokens::route(&ask, rest).await,
         ["users", rest @ ..] => users::route(&ask, rest).await,
         ["logs", rest @ ..] => logs::route(&ask, rest).await,
+        ["apps", rest @ ..] => apps::route(&ask, rest).await,
+        ["policies", rest @ ..] => apps::policies_route(&ask, rest).await,
+        ["login-methods", rest @ ..] => login_methods::route(&ask, rest).await,
         _ => Err(PageError::NotFound),
     };
     if !reading {

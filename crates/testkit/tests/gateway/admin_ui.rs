@@ -51,7 +51,15 @@ fn input_value(page: &str, name: &str) -> String {
 /// A signed-in admin browser and the CSRF token of its session.
 async fn signed_in_admin(gw: &TestGateway) -> (reqwest::Client, String) {
     let browser = gw.browser();
-    let (status, page) = get(gw, &browser, "/admin/service-tokens").await;
+    let (mut status, mut page) = get(gw, &browser, "/admin/service-tokens").await;
+    if let Some((_, rest)) = page.split_once("href=\"http://auth.localhost") {
+        // The chooser of several login methods: take the first.
+        let link = rest.split('"').next().unwrap().replace("&#38;", "&");
+        let url = format!("http://auth.localhost{link}");
+        let resp = browser.get(url).send().await.unwrap();
+        status = resp.status().as_u16();
+        page = resp.text().await.unwrap();
+    }
     assert_eq!(status, 200, "{page}");
     let csrf = input_value(&page, "csrf");
     (browser, csrf)
@@ -456,4 +464,168 @@ async fn logs_paginate_and_filter() {
         page.contains("SCIM provisioning log") && page.contains("No entries."),
         "{page}"
     );
+}
+
+#[tokio::test]
+async fn an_admin_sees_every_page_tests_policies_and_login_methods() {
+    let top = r#"
+[[rule_groups]]
+id = "eng"
+name = "Engineering"
+include = [{ email_domain = { domain = "example.com" } }]
+"#;
+    let gw = admin_gateway(Options {
+        second_idp: Some("Backup IdP".into()),
+        scim: Some("enabled = true, secret = \"scim-secret-0123456789-abcdefghijklmnop\"".into()),
+        top_extra: top.into(),
+        ..Options::default()
+    })
+    .await;
+    let (browser, csrf) = signed_in_admin(&gw).await;
+    let app_id = gw
+        .gateway()
+        .snapshot
+        .load()
+        .apps
+        .iter()
+        .next()
+        .unwrap()
+        .1
+        .id;
+    let user_id = gw
+        .gateway()
+        .store
+        .find_user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    for (path, expected) in [
+        ("/admin", "Dashboard"),
+        ("/admin/login-methods", "Backup IdP"),
+        ("/admin/apps", "whoami"),
+        (
+            &format!("/admin/apps/{app_id}") as &str,
+            "Policies, in evaluation order",
+        ),
+        ("/admin/policies", "Engineering"),
+        ("/admin/service-tokens", "Create a service token"),
+        ("/admin/users", "alice@example.com"),
+        (
+            &format!("/admin/users/{user_id}") as &str,
+            "Active sessions",
+        ),
+        ("/admin/logs", "Authentication log"),
+        ("/admin/logs/scim", "SCIM provisioning log"),
+    ] {
+        let (status, page) = get(&gw, &browser, path).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        assert!(page.contains(expected), "{path}: {page}");
+    }
+    let (status, _) = get(&gw, &browser, "/admin/nothing-here").await;
+    assert_eq!(status, 404);
+
+    // A Test link per login method, opening in a new window, that runs the login flow.
+    let (_, page) = get(&gw, &browser, "/admin/login-methods").await;
+    let links: Vec<&str> = page
+        .split("<a class=\"test\" href=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert_eq!(links.len(), 2, "{page}");
+    assert_eq!(
+        page.matches("target=\"_blank\" rel=\"noopener\"").count(),
+        2,
+        "{page}"
+    );
+    let test = browser
+        .get(links[0].replace("&#38;", "&"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(test.status().as_u16(), 200);
+    assert!(
+        test.text()
+            .await
+            .unwrap()
+            .contains("Your connection works!")
+    );
+    assert!(
+        page.contains(&format!(
+            "/scim/{}/v2",
+            gw.gateway().snapshot.load().login_methods[0].id.0
+        )),
+        "{page}"
+    );
+
+    // Regenerating the SCIM secret asks first, then shows the new secret once.
+    let idp = gw.gateway().snapshot.load().login_methods[0].id.0;
+    let path = format!("/admin/login-methods/{idp}/scim-secret");
+    let (status, page) = post(&gw, &browser, &path, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Regenerate the SCIM secret of Test IdP?"),
+        "{page}"
+    );
+    let (status, page) = post(&gw, &browser, &path, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(status, 200, "{page}");
+    let secret = element_text(&page, "scim-secret");
+    let scim = gw
+        .raw_client()
+        .get(gw.url(TEAM, &format!("/scim/{idp}/v2/Users")))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scim.status().as_u16(), 200);
+
+    // The policy tester: one email (typed attributes), a known user (last sign-in), everyone.
+    let (status, page) = get(
+        &gw,
+        &browser,
+        &format!("/admin/policies?app={app_id}&email=carol%40example.net&groups=ops"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<strong>Refused</strong>") && page.contains("in groups ops"),
+        "{page}"
+    );
+    let (_, page) = get(
+        &gw,
+        &browser,
+        &format!("/admin/policies?app={app_id}&email=alice%40example.com"),
+    )
+    .await;
+    assert!(
+        page.contains("<strong>Allowed</strong>") && page.contains("last sign-in"),
+        "{page}"
+    );
+    assert!(page.contains("staff"), "{page}");
+    let (_, page) = get(
+        &gw,
+        &browser,
+        &format!("/admin/policies?app={app_id}&all=yes"),
+    )
+    .await;
+    assert!(page.contains("1 of 1 users allowed"), "{page}");
+    let (status, page) = get(&gw, &browser, "/admin/policies?app=&email=nope").await;
+    assert_eq!(status, 400);
+    assert!(
+        element_text(&page, "app-error").contains("Choose an application"),
+        "{page}"
+    );
+    assert!(
+        element_text(&page, "email-error").contains("not an email"),
+        "{page}"
+    );
+
+    // Revoke existing tokens of the app, after confirmation.
+    let path = format!("/admin/apps/{app_id}/revoke-tokens");
+    let (_, page) = post(&gw, &browser, &path, &[("csrf", &csrf)]).await;
+    assert!(page.contains("Revoke every token of whoami?"), "{page}");
+    let (status, page) = post(&gw, &browser, &path, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("is refused"), "{page}");
+    assert!(gw.gateway().revoked.app_revoked_at(app_id).is_some());
 }
