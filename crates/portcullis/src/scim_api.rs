@@ -54,8 +54,8 @@ pub async fn handle(
     let Some((method, rest)) = route_login_method(&gw, &path) else {
         return error(&ScimError::not_found("SCIM endpoint", &path), &ctx);
     };
-    if !authorized(&gw, &method, req.headers()).await {
-        return error(&ScimError::unauthorized(), &ctx);
+    if let Err(refusal) = authorized(&gw, &method, req.headers()).await {
+        return error(&refusal, &ctx);
     }
     let http_method = req.method().clone();
     let query = req.uri().query().unwrap_or_default().to_owned();
@@ -136,12 +136,18 @@ fn route_login_method(gw: &Gateway, path: &str) -> Option<(Arc<LoginMethod>, Str
 }
 
 /// `Authorization: Bearer <secret>`, or the bare secret (Okta's header-auth apps send that).
-async fn authorized(gw: &Gateway, method: &LoginMethod, headers: &HeaderMap) -> bool {
+/// A database that cannot be read is a 503, not a 401: identity providers take a 401 for a wrong
+/// secret and stop provisioning, while they retry a 503.
+async fn authorized(
+    gw: &Gateway,
+    method: &LoginMethod,
+    headers: &HeaderMap,
+) -> Result<(), ScimError> {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
-        return false;
+        return Err(ScimError::unauthorized());
     };
     let value = value.trim();
     let secret = match value.split_once(' ') {
@@ -149,13 +155,18 @@ async fn authorized(gw: &Gateway, method: &LoginMethod, headers: &HeaderMap) -> 
         _ => value,
     };
     if secret.is_empty() {
-        return false;
+        return Err(ScimError::unauthorized());
     }
     match crate::scim_sync::secret_matches(gw.store.as_ref(), method.id.0, secret).await {
-        Ok(ok) => ok,
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ScimError::unauthorized()),
         Err(error) => {
             tracing::error!(%error, "SCIM: cannot read the secret digest");
-            false
+            Err(ScimError::new(
+                503,
+                None,
+                "the gateway cannot reach its database; retry later",
+            ))
         }
     }
 }

@@ -862,3 +862,14 @@ async fn no_action_changes_neither_sessions_nor_groups() {
     assert_eq!(echo_status(&gw2, &token).await, 200);
     assert_eq!(gw2.login(&gw2.browser(), "/").await.status(), 403);
 }
+
+#[tokio::test]
+async fn a_database_outage_is_a_503_not_a_wrong_secret() {
+    let gw = TestGateway::start(scim_options("")).await;
+    let client = Client::new(&gw);
+    assert_eq!(client.get("/Users").await.status, 200);
+    gw.gateway().store.close().await;
+    let answer = client.get("/Users").await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(answer.body["status"], "503");
+}
