@@ -104,6 +104,9 @@ pub struct RawServer {
     pub signing_alg: Option<String>,
     /// How often the signing key rotates. Default 1008h (six weeks).
     pub key_rotation_interval: Option<String>,
+    /// How long authentication and SCIM provisioning log records are kept (Go duration, default
+    /// `2160h` = 90 days; `0s` keeps them forever).
+    pub log_retention: Option<String>,
     /// Clock skew allowed when checking ID tokens. Default 60s.
     pub clock_skew: Option<String>,
     /// `current_thread` (default) or `multi_thread`.
@@ -251,6 +254,8 @@ pub struct ServerConfig {
     pub session_duration: Duration,
     pub signing_alg: Algorithm,
     pub key_rotation_interval: Duration,
+    /// `None`: logs are kept forever.
+    pub log_retention: Option<Duration>,
     pub clock_skew: Duration,
     pub runtime: RuntimeShape,
     /// Lower-case name of the trusted country header, if any.
@@ -441,6 +446,7 @@ fn apply_env(raw: &mut RawConfig, env: &[(String, String)]) -> Result<(), Config
             "PORTCULLIS_SESSION_DURATION" => s.session_duration = v,
             "PORTCULLIS_SIGNING_ALG" => s.signing_alg = v,
             "PORTCULLIS_KEY_ROTATION_INTERVAL" => s.key_rotation_interval = v,
+            "PORTCULLIS_LOG_RETENTION" => s.log_retention = v,
             "PORTCULLIS_CLOCK_SKEW" => s.clock_skew = v,
             "PORTCULLIS_RUNTIME" => s.runtime = v,
             "PORTCULLIS_ADMIN_TOKEN" => s.admin_token = v,
@@ -660,6 +666,18 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             "must be at least 1h",
         ));
     }
+    let log_retention = duration(
+        "server.log_retention",
+        s.log_retention.as_deref(),
+        Duration::from_secs(90 * 24 * 3600),
+    )?;
+    if !log_retention.is_zero() && log_retention < Duration::from_secs(24 * 3600) {
+        return Err(invalid(
+            "server.log_retention",
+            "must be at least 24h, or 0s to keep logs forever",
+        ));
+    }
+    let log_retention = (!log_retention.is_zero()).then_some(log_retention);
     let clock_skew = duration(
         "server.clock_skew",
         s.clock_skew.as_deref(),
@@ -701,6 +719,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         session_duration,
         signing_alg,
         key_rotation_interval,
+        log_retention,
         clock_skew,
         runtime,
         country_header: s

@@ -779,6 +779,50 @@ impl Gateway {
         }
     }
 
+    /// The cluster-wide jobs, run by the node holding the housekeeping lease: key rotation when
+    /// due, pruning expired sessions, seat expiry (daily), and log retention.
+    pub async fn run_scheduled_jobs(&self, now: i64) {
+        if self
+            .keys
+            .load()
+            .rotation_due(now, self.server.key_rotation_interval)
+        {
+            match self.rotate_keys().await {
+                Ok(()) => {
+                    tracing::info!(
+                        kid = self.keys.load().current().kid(),
+                        "signing key rotated"
+                    )
+                }
+                Err(error) => tracing::error!(%error, "signing key rotation failed; will retry"),
+            }
+        }
+        if let Err(error) = self.store.delete_expired_sessions(now).await {
+            tracing::warn!(%error, "cannot delete expired sessions");
+        }
+        self.expire_seats_if_due().await;
+        if let Some(retention) = self.server.log_retention {
+            let before = now - retention.as_secs() as i64;
+            match self.store.delete_auth_logs_before(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deleted = n,
+                    "authentication log records past retention removed"
+                ),
+                Err(error) => tracing::warn!(%error, "cannot prune the authentication log"),
+            }
+            match self
+                .store
+                .delete_scim_logs_before(before.saturating_mul(1000))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "SCIM log records past retention removed"),
+                Err(error) => tracing::warn!(%error, "cannot prune the SCIM provisioning log"),
+            }
+        }
+    }
+
     /// Frees the seats of users inactive for longer than the organization allows, and ends their
     /// sessions. Runs at most once a day across restarts (the last run is kept in the store).
     pub async fn expire_seats_if_due(&self) {
@@ -854,21 +898,6 @@ async fn housekeeping(gateway: std::sync::Weak<Gateway>) {
                 continue;
             }
         }
-        if gw
-            .keys
-            .load()
-            .rotation_due(now, gw.server.key_rotation_interval)
-        {
-            match gw.rotate_keys().await {
-                Ok(()) => {
-                    tracing::info!(kid = gw.keys.load().current().kid(), "signing key rotated")
-                }
-                Err(error) => tracing::error!(%error, "signing key rotation failed; will retry"),
-            }
-        }
-        if let Err(error) = gw.store.delete_expired_sessions(now).await {
-            tracing::warn!(%error, "cannot delete expired sessions");
-        }
-        gw.expire_seats_if_due().await;
+        gw.run_scheduled_jobs(now).await;
     }
 }

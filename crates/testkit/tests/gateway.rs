@@ -2184,3 +2184,23 @@ async fn the_test_button_shows_the_identity_or_the_failed_step_with_a_diagnosis(
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn logs_past_their_retention_are_pruned_by_the_scheduled_jobs() {
+    let gw = TestGateway::start(Options {
+        server_extra: "log_retention = \"48h\"".into(),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200);
+    let g = gw.gateway();
+    assert!(!auth_logs(&gw).await.is_empty());
+    g.run_scheduled_jobs(g.clock.now()).await;
+    assert!(!auth_logs(&gw).await.is_empty(), "recent records stay");
+    g.clock.advance(Duration::from_secs(49 * 3600));
+    g.run_scheduled_jobs(g.clock.now()).await;
+    assert!(
+        auth_logs(&gw).await.is_empty(),
+        "records older than the retention go"
+    );
+}
