@@ -232,6 +232,8 @@ pub struct Config {
     /// `[admin] policies`, in evaluation order: who may use the web admin UI besides the
     /// administrators added through its setup step. Empty when the table is absent.
     pub admin_policies: Vec<portcullis_core::Policy>,
+    /// The reusable `[[policies]]`, by id.
+    pub policies: Vec<(String, Policy)>,
 }
 
 pub use access::{
@@ -375,6 +377,8 @@ pub struct ApplicationConfig {
     pub custom_non_identity_deny_url: Option<Url>,
     /// In evaluation order.
     pub policies: Vec<Policy>,
+    /// Ids of the reusable policies the application references.
+    pub policy_refs: Vec<String>,
     pub enable_binding_cookie: bool,
     /// The cookie `Path` when `path_cookie_attribute` is set.
     pub cookie_path: Option<String>,
@@ -803,6 +807,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         organization,
         catalog: Arc::new(catalog),
         admin_policies,
+        policies: {
+            let mut list: Vec<(String, Policy)> = reusable.into_iter().collect();
+            list.sort_by(|a, b| a.0.cmp(&b.0));
+            list
+        },
     })
 }
 
@@ -1096,6 +1105,16 @@ fn validate_app(
             "needs at least one policy: without one nobody is allowed in (deny by default)",
         ));
     }
+    let policy_refs: Vec<String> = raw
+        .policies
+        .iter()
+        .filter(|v| v.get("id").is_some() && v.get("decision").is_none())
+        .filter_map(|v| {
+            v.get("id")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
     let policies = access::app_policies(
         &format!("applications[{i}]"),
         raw.policies,
@@ -1151,6 +1170,7 @@ fn validate_app(
         custom_deny_url,
         custom_non_identity_deny_url,
         policies,
+        policy_refs,
         enable_binding_cookie: raw.enable_binding_cookie,
         cookie_path,
         options_preflight_bypass: raw.options_preflight_bypass,

@@ -82,6 +82,8 @@ pub struct App {
     pub custom_non_identity_deny_url: Option<Url>,
     /// In evaluation order.
     pub policies: Vec<Policy>,
+    /// Ids of the reusable policies the application references.
+    pub policy_refs: Vec<String>,
     pub enable_binding_cookie: bool,
     /// `Path` of the app cookie when scoped to the application's path.
     pub cookie_path: Option<String>,
@@ -224,6 +226,8 @@ pub struct Gateway {
     /// `[admin] policies`: who may use the web admin UI (besides administrators added through
     /// its setup step).
     pub admin_policies: Vec<portcullis_core::Policy>,
+    /// The reusable policies from the configuration, by id.
+    pub reusable_policies: Vec<(String, Policy)>,
 }
 
 /// App tokens minted for service tokens, reused until they near their expiry.
@@ -450,6 +454,7 @@ impl Gateway {
             node_id: hex::encode(random_bytes::<8>()?),
             admin_token_digest,
             admin_policies: config.admin_policies,
+            reusable_policies: config.policies,
         }))
     }
 
@@ -633,6 +638,7 @@ async fn record_app(
         custom_deny_url: app.custom_deny_url,
         custom_non_identity_deny_url: app.custom_non_identity_deny_url,
         policies: app.policies,
+        policy_refs: app.policy_refs,
         enable_binding_cookie: app.enable_binding_cookie,
         cookie_path: app.cookie_path,
         options_preflight_bypass: app.options_preflight_bypass,

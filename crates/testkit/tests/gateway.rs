@@ -2075,7 +2075,7 @@ async fn admin_api_matches_its_openapi_document() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 29);
+    assert_eq!(operations, 31);
 }
 
 /// Runs the Test of the first login method through the admin API and a browser; returns the page.
@@ -2203,4 +2203,50 @@ async fn logs_past_their_retention_are_pruned_by_the_scheduled_jobs() {
         auth_logs(&gw).await.is_empty(),
         "records older than the retention go"
     );
+}
+
+#[tokio::test]
+async fn admin_api_lists_reusable_policies_with_their_app_count() {
+    let gw = TestGateway::start(Options {
+        server_extra: format!("admin_token = \"{ADMIN_TOKEN}\""),
+        policies: r#"[{ id = "staff" }]"#.into(),
+        top_extra: "[[policies]]\nid = \"staff\"\nname = \"Staff\"\ndecision = \"allow\"\ninclude = [{ email_domain = { domain = \"example.com\" } }]".into(),
+        ..Options::default()
+    })
+    .await;
+    let account = gw.gateway().account_id.clone();
+    let (status, body) = api(
+        &gw,
+        reqwest::Method::GET,
+        &format!("/accounts/{account}/access/policies"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let p = &body["result"][0];
+    assert_eq!(
+        (p["id"].as_str(), p["name"].as_str()),
+        (Some("staff"), Some("Staff"))
+    );
+    assert_eq!(p["app_count"], 1);
+    assert_eq!(p["reusable"], true);
+    let (status, _) = api(
+        &gw,
+        reqwest::Method::DELETE,
+        &format!("/accounts/{account}/access/policies/staff"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "declared in the file: read-only");
+    let (_, apps) = api(
+        &gw,
+        reqwest::Method::GET,
+        &format!("/accounts/{account}/access/apps"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(apps["result"][0]["reusable_policies"], json!(["staff"]));
 }

@@ -132,6 +132,29 @@ pub async fn route(call: &Call<'_>) -> Answer {
                                 "read_only": true}),
             ))
         }
+        ["policies"] if m == Method::GET => Ok(Reply::list(
+            call.gw
+                .reusable_policies
+                .iter()
+                .map(|(id, p)| reusable_policy(call, id, p))
+                .collect(),
+        )),
+        ["policies", id] if m == Method::GET => {
+            let (id, p) = call
+                .gw
+                .reusable_policies
+                .iter()
+                .find(|(pid, _)| pid == id)
+                .ok_or_else(|| ApiError::not_found(format!("no reusable policy `{id}`")))?;
+            Ok(Reply::ok(reusable_policy(call, id, p)))
+        }
+        ["policies", id] if m == Method::PUT || m == Method::DELETE => {
+            if call.gw.reusable_policies.iter().any(|(pid, _)| pid == id) {
+                Err(ApiError::read_only("this policy"))
+            } else {
+                Err(ApiError::not_found(format!("no reusable policy `{id}`")))
+            }
+        }
         ["service_tokens", rest @ ..] => service_token_route(call, rest).await,
         ["organizations"] if m == Method::GET => Ok(Reply::ok(organization(call))),
         ["organizations", "revoke_user"] if m == Method::POST => revoke_user(call).await,
@@ -168,6 +191,21 @@ pub async fn route(call: &Call<'_>) -> Answer {
             call.segments.join("/")
         ))),
     }
+}
+
+fn reusable_policy(call: &Call<'_>, id: &str, p: &portcullis_core::Policy) -> Value {
+    let snapshot = call.gw.snapshot.load();
+    let app_count = snapshot
+        .apps
+        .iter()
+        .filter(|(_, a)| a.policy_refs.iter().any(|r| r == id))
+        .count();
+    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+    v["id"] = Value::String(id.to_owned());
+    v["reusable"] = Value::Bool(true);
+    v["app_count"] = json!(app_count);
+    v["read_only"] = Value::Bool(true);
+    v
 }
 
 fn login_method(call: &Call<'_>, id: &str) -> Result<std::sync::Arc<LoginMethod>, ApiError> {
@@ -258,6 +296,7 @@ fn app(a: &App) -> Value {
             v
         })
         .collect();
+    let reusable_refs = &a.policy_refs;
     json!({
         "id": a.id,
         "uid": a.id,
@@ -271,6 +310,7 @@ fn app(a: &App) -> Value {
         "allowed_idps": a.allowed_idps.iter().map(|i| i.0).collect::<Vec<_>>(),
         "auto_redirect_to_identity": a.auto_redirect_to_identity,
         "policies": policies,
+        "reusable_policies": reusable_refs,
         "same_site_cookie_attribute": a.same_site.as_str().to_ascii_lowercase(),
         "http_only_cookie_attribute": a.http_only,
         "enable_binding_cookie": a.enable_binding_cookie,

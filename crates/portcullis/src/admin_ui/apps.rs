@@ -243,6 +243,7 @@ fn as_config(app: &App) -> ApplicationConfig {
         custom_deny_url: app.custom_deny_url.clone(),
         custom_non_identity_deny_url: app.custom_non_identity_deny_url.clone(),
         policies: app.policies.clone(),
+        policy_refs: app.policy_refs.clone(),
         enable_binding_cookie: app.enable_binding_cookie,
         cookie_path: app.cookie_path.clone(),
         options_preflight_bypass: app.options_preflight_bypass,
