@@ -8,7 +8,7 @@
 #   - 100 sessions of alice are revoked one by one with `portcullis sessions revoke` run against
 #     C's configuration (a separate process writing to the database); A and B are polled every
 #     ~10 ms until they refuse the token: the propagation time's median and p99 are reported;
-#   - `portcullis users revoke` through C: A and B refuse alice's first token;
+#   - `organizations/revoke_user` through C's admin API: A and B refuse alice's first token;
 #   - `portcullis keys rotate` with B's configuration: A, B and C publish the new key within a
 #     second; a token B mints afterwards is accepted on A, and so is one minted before;
 #   - SCIM: A and B each add MULTINODE_MEMBERS users to one group at once, one member per PATCH;
@@ -112,6 +112,7 @@ public_url = "$TEAM"
 data_dir = "$WORK/$name/data"
 $db_line
 secret_key = "$SECRET"
+admin_token = "$ADMIN_TOKEN"
 
 [[identity_providers]]
 id = "$IDP_ID"
@@ -129,6 +130,7 @@ policies = [{ name = "staff", decision = "allow", include = [{ email_domain = { 
 TOML
 }
 
+ADMIN_TOKEN="multinode-admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 declare -A PORT=([A]=$A_PORT [B]=$B_PORT [C]=$C_PORT)
 for node in A B C; do
   write_config "$node" "${PORT[$node]}"
@@ -268,8 +270,14 @@ check_json "revocation propagation p99 under one second" "$WORK/propagation.json
 MEDIAN=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("median_ms", "n/a"))' "$WORK/propagation.json")
 P99=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("p99_ms", "n/a"))' "$WORK/propagation.json")
 
-echo "== users revoke through the CLI on C's configuration"
-"$BIN" users revoke alice@example.com --config "$WORK/C/portcullis.toml" >/dev/null
+echo "== organizations/revoke_user through C's admin API"
+ACCOUNT="$(curl -s --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" "http://auth.localhost:$C_PORT/client/v4/accounts" \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["result"][0]["id"])')"
+REVOKED="$(curl -s --max-time 5 -X POST -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \
+  -d '{"email": "alice@example.com"}' \
+  "http://auth.localhost:$C_PORT/client/v4/accounts/$ACCOUNT/access/organizations/revoke_user" \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["success"])')"
+check_eq "C's admin API revokes the user" True "$REVOKED"
 deadline=$((SECONDS + 5))
 for node in A B; do
   code=200
