@@ -45,6 +45,9 @@ name = "whoami"
 domain = "whoami.localhost"
 origin = "ORIGIN"
 policies = [{{ name = "staff", decision = "allow", include = [{{ email_domain = {{ domain = "example.com" }} }}] }}]
+
+[admin]
+policies = [{{ name = "demo admins", decision = "allow", include = [{{ oidc = {{ claim_name = "groups", claim_value = "admins" }} }}] }}]
 "#,
         data_dir = data_dir
             .display()
@@ -91,6 +94,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!("  Sign in as alice / alice (alice@example.com, allowed by the `staff` policy)");
     println!("          or bob / bob     (bob@example.org, refused: see the block page).");
     println!();
+    println!(
+        "  Admin UI:     http://auth.localhost:{port}/admin   (alice is an admin: group `admins`)"
+    );
     println!("  Team domain:  http://auth.localhost:{port}/cdn-cgi/access/certs");
     println!("  Demo IdP:     {issuer}/.well-known/openid-configuration  (NOT for production)");
     println!("  Demo origin:  {origin}");
@@ -99,4 +105,25 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!();
     running.wait().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo's configuration is valid and makes alice (group `admins`) an administrator.
+    #[test]
+    fn demo_configuration_loads_with_an_admin_policy() {
+        let toml = demo_config_toml(
+            8080,
+            std::path::Path::new("/tmp/demo"),
+            "http://127.0.0.1:1",
+            "s3cret-s3cret-s3cret",
+        )
+        .replace("ORIGIN", "http://127.0.0.1:2");
+        let config = Config::from_raw(Config::parse_toml(&toml, "demo").unwrap(), &[]).unwrap();
+        assert_eq!(config.applications.len(), 1);
+        assert_eq!(config.admin_policies.len(), 1);
+        assert_eq!(config.admin_policies[0].name, "demo admins");
+    }
 }
