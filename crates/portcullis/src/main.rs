@@ -2,7 +2,9 @@
 //! prints its answer. Errors go to standard error with exit code 1 (usage errors: 2).
 
 use clap::Parser;
-use portcullis::cli::{self, AdminCommand, AdminOptions, Cli, Command};
+use portcullis::cli::logs::{self, FOLLOW_INTERVAL, LogSource};
+use portcullis::cli::remote::Remote;
+use portcullis::cli::{self, AdminCommand, AdminOptions, Cli, Command, remote_commands};
 use portcullis::config::{Config, RuntimeShape, process_env};
 use portcullis::demo::{DemoOptions, run as run_demo};
 use portcullis::gateway::Clock;
@@ -35,18 +37,69 @@ fn runtime(shape: RuntimeShape) -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-/// Runs an administration command against the configured store and prints its answer.
+/// Runs an administration command against the configured store, or through a gateway's admin
+/// API when `--url` is given, and prints its answer (`logs … --follow`: until interrupted).
 fn admin(options: AdminOptions, command: AdminCommand) -> anyhow::Result<()> {
+    let output = options.output();
+    let now = Clock::default().now();
+    let rt = runtime(RuntimeShape::CurrentThread)?;
+    let mut print = |text: &str| {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    };
+    if let Some(url) = &options.url {
+        let remote = Remote::connect(url, options.token.clone())?;
+        return rt.block_on(async {
+            if let Some(logs) = command.follows() {
+                let source = LogSource::Remote(&remote);
+                return until_interrupted(logs::follow(
+                    source,
+                    logs,
+                    output,
+                    FOLLOW_INTERVAL,
+                    &mut print,
+                ))
+                .await;
+            }
+            print(&remote_commands::execute(&remote, &command, output, now).await?);
+            Ok(())
+        });
+    }
     let config = Config::load(&options.config.config, &process_env())?;
-    let text = runtime(RuntimeShape::CurrentThread)?.block_on(async {
+    rt.block_on(async {
         let store = cli::open_store(&config).await?;
-        let now = Clock::default().now();
-        let result = cli::execute(&config, store.as_ref(), &command, options.output(), now).await;
+        let result = match command.follows() {
+            Some(logs) => {
+                let source = LogSource::Store(store.as_ref());
+                until_interrupted(logs::follow(
+                    source,
+                    logs,
+                    output,
+                    FOLLOW_INTERVAL,
+                    &mut print,
+                ))
+                .await
+            }
+            None => cli::execute(&config, store.as_ref(), &command, output, now)
+                .await
+                .map(|text| print(&text))
+                .map_err(anyhow::Error::from),
+        };
         store.close().await;
         result
-    })?;
-    print!("{text}");
-    Ok(())
+    })
+}
+
+/// Runs `work` until it fails or the user presses Ctrl-C (which ends it successfully).
+async fn until_interrupted(
+    work: impl std::future::Future<Output = Result<(), cli::CliError>>,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        r = work => r.map_err(anyhow::Error::from),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
 }
 
 fn main() -> std::process::ExitCode {

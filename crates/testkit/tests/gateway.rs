@@ -12,6 +12,10 @@ mod scim;
 #[path = "gateway/admin_ui.rs"]
 mod admin_ui;
 
+// The CLI against a running gateway's admin API (`--url`), likewise.
+#[path = "gateway/cli_remote.rs"]
+mod cli_remote;
+
 use std::sync::Arc;
 use std::time::Duration;
 

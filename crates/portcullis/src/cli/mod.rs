@@ -1,9 +1,11 @@
 //! The `portcullis` command line: the gateway (`serve`, `check-config`, `demo`) and the
-//! administration commands that work on the configured store.
+//! administration commands that work on the configured store or through a gateway's admin API.
 //!
-//! Administration commands (`service-token`, `users`, `sessions`, `apps`, `policy`) open the
-//! store the configuration names and change it directly, so they work offline and beside a
-//! running gateway, which notices the change within about a second. Each is a function that
+//! Administration commands (`service-token`, `users`, `sessions`, `apps`, `policy`, `logs`, …)
+//! open the store the configuration names and change it directly, so they work offline and
+//! beside a running gateway, which notices the change within about a second. Given `--url` (and
+//! an API token), they go through that gateway's admin API instead ([`remote`],
+//! [`remote_commands`]), from any machine that can reach it. Each is a function that
 //! returns the text to print, in the [`Output`] form asked for, so it can be tested without a
 //! terminal; `main` only parses, runs and prints. The logic stays in the modules that own it
 //! ([`crate::service_tokens`], [`crate::registry`], [`crate::tester`]); this module phrases it.
@@ -17,6 +19,7 @@ use clap_complete::Shell;
 use portcullis_core::Email;
 use portcullis_jose::Algorithm;
 use portcullis_store::{Store, StoreError};
+use secrecy::SecretString;
 
 use crate::config::{ApplicationConfig, Config, ConfigError};
 use crate::keys::KeyError;
@@ -26,12 +29,19 @@ use crate::service_tokens::{Lifetime, ServiceTokenError};
 use crate::tester::TesterError;
 
 pub mod api_tokens;
+pub mod apps;
 mod format;
 pub mod keys;
+pub mod logs;
 pub mod policy;
+pub mod remote;
+pub mod remote_commands;
 pub mod scim;
 pub mod tokens;
 pub mod users;
+
+use logs::{LogSource, LogsCommand};
+use remote::RemoteError;
 
 /// Why an administration command failed, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +87,8 @@ pub enum CliError {
     Keys(#[from] KeyError),
     #[error("secret key: {0}")]
     SecretKey(#[from] SealError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
 }
 
 /// Who reads the answer: a person (aligned text) or a program (JSON).
@@ -115,6 +127,23 @@ pub struct AdminOptions {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Work through the admin API of the gateway at this team URL (e.g.
+    /// https://auth.example.com) instead of on the configured database.
+    #[arg(long, env = "PORTCULLIS_URL", global = true, value_name = "TEAM_URL")]
+    pub url: Option<String>,
+    /// The admin API token for --url (never printed).
+    #[arg(
+        long,
+        env = "PORTCULLIS_API_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_parser = parse_secret
+    )]
+    pub token: Option<SecretString>,
+}
+
+fn parse_secret(text: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(text.to_owned()))
 }
 
 impl AdminOptions {
@@ -219,6 +248,13 @@ pub enum AdminGroup {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Read (or follow) the sign-in and SCIM provisioning logs.
+    Logs {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: LogsCommand,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -275,6 +311,7 @@ impl AdminGroup {
             AdminGroup::Scim { options, command } => (options, AdminCommand::Scim(command)),
             AdminGroup::ApiToken { options, command } => (options, AdminCommand::ApiToken(command)),
             AdminGroup::Keys { options, command } => (options, AdminCommand::Keys(command)),
+            AdminGroup::Logs { options, command } => (options, AdminCommand::Logs(command)),
         }
     }
 }
@@ -289,7 +326,7 @@ impl Command {
     }
 }
 
-/// A command that works on the store.
+/// A command that works on the store (or through the admin API).
 #[derive(Debug, Clone)]
 pub enum AdminCommand {
     ServiceToken(TokenCommand),
@@ -300,6 +337,18 @@ pub enum AdminCommand {
     Scim(ScimCommand),
     ApiToken(ApiTokenCommand),
     Keys(KeysCommand),
+    Logs(LogsCommand),
+}
+
+impl AdminCommand {
+    /// The logs command to follow until interrupted, when this is one (it prints as it goes
+    /// instead of returning one answer).
+    pub fn follows(&self) -> Option<&LogsCommand> {
+        match self {
+            AdminCommand::Logs(logs) if logs.follows() => Some(logs),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -373,9 +422,11 @@ pub enum SessionCommand {
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum AppCommand {
+    /// List the applications with their domain, origin and audience tag.
+    List,
     /// Refuse every token of an application issued until now.
     RevokeTokens {
-        /// The application's name.
+        /// The application's name (with --url also its id or audience tag).
         app: String,
     },
 }
@@ -506,6 +557,7 @@ pub async fn execute(
         AdminCommand::Sessions(SessionCommand::Revoke { session }) => {
             users::revoke_session(store, session, now, output).await
         }
+        AdminCommand::Apps(AppCommand::List) => apps::list(config, store, output).await,
         AdminCommand::Apps(AppCommand::RevokeTokens { app }) => {
             users::revoke_app_tokens(config, store, app, now, output).await
         }
@@ -523,6 +575,7 @@ pub async fn execute(
             ApiTokenCommand::Delete { token } => api_tokens::delete(store, token, output).await,
         },
         AdminCommand::Keys(KeysCommand::Rotate) => keys::rotate(config, store, now, output).await,
+        AdminCommand::Logs(command) => logs::show(LogSource::Store(store), command, output).await,
     }
 }
 

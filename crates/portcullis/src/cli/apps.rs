@@ -1,0 +1,72 @@
+//! `portcullis apps list` with `--config`: the configured applications, with the id and
+//! audience tag the database recorded for each when the gateway first started with it.
+
+use portcullis_store::Store;
+
+use super::remote_commands::{AppView, apps_text};
+use super::{CliError, Output};
+use crate::config::Config;
+
+/// `apps list`.
+pub async fn list(config: &Config, store: &dyn Store, output: Output) -> Result<String, CliError> {
+    let recorded = store.list_applications().await?;
+    let apps = config
+        .applications
+        .iter()
+        .map(|a| {
+            let record = recorded.iter().find(|r| r.name == a.name);
+            AppView {
+                id: record.map(|r| r.id),
+                name: a.name.clone(),
+                domain: a.domain.clone(),
+                origin: a.origin.to_string(),
+                aud: record.map(|r| r.aud.clone()).or_else(|| a.aud.clone()),
+            }
+        })
+        .collect();
+    apps_text(apps, output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tester::tests::{config, store};
+    use portcullis_store::ApplicationRecord;
+    use serde_json::Value;
+
+    #[tokio::test]
+    async fn configured_apps_with_what_the_database_recorded() {
+        let config = config();
+        let store = store().await;
+        let s = store.as_ref();
+        let before = list(&config, s, Output::Human).await.unwrap();
+        assert!(before.starts_with("NAME"), "{before}");
+        assert_eq!(before.matches("(not yet recorded)").count(), 2, "{before}");
+        let wiki = config
+            .applications
+            .iter()
+            .find(|a| a.name == "wiki")
+            .unwrap();
+        let record = ApplicationRecord {
+            id: uuid::Uuid::new_v4(),
+            name: "wiki".into(),
+            aud: "a".repeat(64),
+            domain: wiki.domain.clone(),
+            config: serde_json::json!({}),
+            read_only: true,
+            created_at: 0,
+            updated_at: 0,
+        };
+        s.upsert_application(&record).await.unwrap();
+        let rows: Value =
+            serde_json::from_str(&list(&config, s, Output::Json).await.unwrap()).unwrap();
+        let wiki_row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "wiki")
+            .unwrap();
+        assert_eq!(wiki_row["aud"], "a".repeat(64));
+        assert_eq!(wiki_row["id"], record.id.to_string());
+    }
+}
