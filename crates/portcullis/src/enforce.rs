@@ -27,7 +27,8 @@ use crate::tokens::{AppClaims, TYPE_APP, VerifiedApp};
 ///
 /// The address is the connection's peer, unless the peer is a trusted proxy: then the right-most
 /// `X-Forwarded-For` entry that is not itself a trusted proxy. The country comes only from the
-/// configured trusted header, as two ASCII letters.
+/// configured header, as two ASCII letters, and (when `trusted_proxies` is set) only when a
+/// trusted proxy sent the request.
 pub fn client_facts(
     gw: &Gateway,
     peer: SocketAddr,
@@ -53,10 +54,20 @@ pub fn client_facts(
             }
         }
     }
-    let country = gw.server.country_header.as_ref().and_then(|name| {
-        let v = headers.get(name)?.to_str().ok()?.trim();
-        (v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic())).then(|| v.to_ascii_uppercase())
-    });
+    // The country header is believed only from where it can be trusted: any peer when no
+    // proxies are listed (the operator put a proxy in front that sets it), otherwise only a
+    // listed proxy, so a client talking to the gateway directly cannot choose its country.
+    let peer_trusted = trusted.is_empty() || trusted.iter().any(|r| r.contains(peer.ip()));
+    let country = gw
+        .server
+        .country_header
+        .as_ref()
+        .filter(|_| peer_trusted)
+        .and_then(|name| {
+            let v = headers.get(name)?.to_str().ok()?.trim();
+            (v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()))
+                .then(|| v.to_ascii_uppercase())
+        });
     (ip, country)
 }
 

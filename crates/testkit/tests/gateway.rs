@@ -2263,3 +2263,19 @@ async fn admin_api_lists_reusable_policies_with_their_app_count() {
     .await;
     assert_eq!(apps["result"][0]["reusable_policies"], json!(["staff"]));
 }
+
+#[tokio::test]
+async fn the_country_header_counts_only_from_trusted_proxies_when_they_are_listed() {
+    let policies = r#"[{ name = "staff in the US", decision = "allow", include = [{ email_domain = { domain = "example.com" } }], require = [{ geo = { country_code = "US" } }] }]"#;
+    let gw = TestGateway::start(Options {
+        policies: policies.into(),
+        // The test client connects from 127.0.0.1, which is not a listed proxy.
+        server_extra: "country_header = \"CF-IPCountry\"\ntrusted_proxies = [\"10.0.0.0/8\"]"
+            .into(),
+        ..Options::default()
+    })
+    .await;
+    let spoofing = gw.browser_with(&[("cf-ipcountry", "US")]);
+    let resp = gw.login(&spoofing, "/").await;
+    assert_eq!(resp.status(), 403, "a direct client cannot claim a country");
+}
