@@ -228,6 +228,9 @@ pub struct Gateway {
     pub admin_policies: Vec<portcullis_core::Policy>,
     /// The reusable policies from the configuration, by id.
     pub reusable_policies: Vec<(String, Policy)>,
+    /// Results of the admin API's policy tests, newest last (a few dozen are kept).
+    pub policy_tests:
+        std::sync::Mutex<std::collections::VecDeque<(String, Arc<crate::tester::Summary>)>>,
 }
 
 /// App tokens minted for service tokens, reused until they near their expiry.
@@ -455,6 +458,7 @@ impl Gateway {
             admin_token_digest,
             admin_policies: config.admin_policies,
             reusable_policies: config.policies,
+            policy_tests: std::sync::Mutex::default(),
         }))
     }
 

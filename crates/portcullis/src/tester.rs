@@ -81,13 +81,24 @@ pub fn test_identity(
     ip: Option<IpAddr>,
     country: Option<&str>,
 ) -> Evaluation {
+    test_policies(&app.policies, catalog, identity, ip, country)
+}
+
+/// What a list of policies (in evaluation order) decides for an identity.
+pub fn test_policies(
+    policies: &[portcullis_core::Policy],
+    catalog: &Catalog,
+    identity: &Identity,
+    ip: Option<IpAddr>,
+    country: Option<&str>,
+) -> Evaluation {
     let facts = Facts {
         identity: Some(identity),
         ip,
         country,
         service_token: None,
     };
-    evaluate(&app.policies, &facts, catalog)
+    evaluate(policies, &facts, catalog)
 }
 
 /// What `app`'s policies decide for a [`Subject`].
@@ -213,6 +224,15 @@ pub async fn test_all_users(
     app: &ApplicationConfig,
     catalog: &Catalog,
 ) -> Result<Summary, TesterError> {
+    test_all_users_against(store, &app.policies, catalog).await
+}
+
+/// What a list of policies decides for every user who has signed in (their last sign-in).
+pub async fn test_all_users_against(
+    store: &dyn Store,
+    policies: &[portcullis_core::Policy],
+    catalog: &Catalog,
+) -> Result<Summary, TesterError> {
     let mut summary = Summary {
         total: 0,
         allowed: 0,
@@ -230,8 +250,8 @@ pub async fn test_all_users(
             }
             Err(e) => return Err(e),
         };
-        let outcome = test_identity(
-            app,
+        let outcome = test_policies(
+            policies,
             catalog,
             &last.identity,
             last.ip,

@@ -2088,7 +2088,7 @@ async fn admin_api_matches_its_openapi_document() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 31);
+    assert_eq!(operations, 34);
 }
 
 /// Runs the Test of the first login method through the admin API and a browser; returns the page.
@@ -2278,4 +2278,97 @@ async fn the_country_header_counts_only_from_trusted_proxies_when_they_are_liste
     let spoofing = gw.browser_with(&[("cf-ipcountry", "US")]);
     let resp = gw.login(&spoofing, "/").await;
     assert_eq!(resp.status(), 403, "a direct client cannot claim a country");
+}
+
+#[tokio::test]
+async fn admin_api_policy_tests_count_who_would_be_allowed() {
+    let gw = TestGateway::start(Options {
+        server_extra: format!("admin_token = \"{ADMIN_TOKEN}\""),
+        policies: r#"[{ id = "staff" }]"#.into(),
+        top_extra: "[[policies]]\nid = \"staff\"\nname = \"Staff\"\ndecision = \"allow\"\ninclude = [{ email_domain = { domain = \"example.com\" } }]".into(),
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200);
+    gw.idp.set_auto_login(Some("bob")).unwrap();
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 403);
+    use reqwest::Method as M;
+    let base = format!("/accounts/{}/access", gw.gateway().account_id);
+    let (status, body) = api(
+        &gw,
+        M::POST,
+        &format!("{base}/policy-tests"),
+        ADMIN_TOKEN,
+        Some(json!({"policies": [{"id": "staff"}]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let r = &body["result"];
+    assert_eq!(
+        (
+            r["total_users"].as_u64(),
+            r["users_approved"].as_u64(),
+            r["users_blocked"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(r["percent_approved"], 50.0);
+    let id = r["id"].as_str().unwrap().to_owned();
+    let (_, again) = api(
+        &gw,
+        M::GET,
+        &format!("{base}/policy-tests/{id}"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(again["result"]["users_blocked"], 1);
+    let (_, users) = api(
+        &gw,
+        M::GET,
+        &format!("{base}/policy-tests/{id}/users"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    let status_of = |email: &str| {
+        users["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status_of("alice@example.com"), "approved");
+    assert_eq!(status_of("bob@example.org"), "blocked");
+    let everyone =
+        json!({"policies": [{"name": "all", "decision": "allow", "include": [{"everyone": {}}]}]});
+    let (_, body) = api(
+        &gw,
+        M::POST,
+        &format!("{base}/policy-tests"),
+        ADMIN_TOKEN,
+        Some(everyone),
+    )
+    .await;
+    assert_eq!(body["result"]["users_approved"], 2);
+    let bad =
+        json!({"policies": [{"name": "x", "decision": "allow", "include": [{"colour": {}}]}]});
+    let (status, body) = api(
+        &gw,
+        M::POST,
+        &format!("{base}/policy-tests"),
+        ADMIN_TOKEN,
+        Some(bad),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("policies[0]"),
+        "{body}"
+    );
 }

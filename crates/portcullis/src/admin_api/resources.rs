@@ -155,6 +155,27 @@ pub async fn route(call: &Call<'_>) -> Answer {
                 Err(ApiError::not_found(format!("no reusable policy `{id}`")))
             }
         }
+        ["policy-tests"] if m == Method::POST => policy_test(call).await,
+        ["policy-tests", id] if m == Method::GET => {
+            let summary = find_policy_test(call, id)?;
+            Ok(Reply::ok(policy_test_summary(id, &summary)))
+        }
+        ["policy-tests", id, "users"] if m == Method::GET => {
+            let summary = find_policy_test(call, id)?;
+            Ok(Reply::list(
+                summary
+                    .users
+                    .iter()
+                    .map(|u| {
+                        json!({
+                            "email": u.email,
+                            "status": if u.outcome.allowed() { "approved" } else { "blocked" },
+                            "outcome": u.outcome,
+                        })
+                    })
+                    .collect(),
+            ))
+        }
         ["service_tokens", rest @ ..] => service_token_route(call, rest).await,
         ["organizations"] if m == Method::GET => Ok(Reply::ok(organization(call))),
         ["organizations", "revoke_user"] if m == Method::POST => revoke_user(call).await,
@@ -191,6 +212,100 @@ pub async fn route(call: &Call<'_>) -> Answer {
             call.segments.join("/")
         ))),
     }
+}
+
+/// How many policy test results a node keeps for `GET policy-tests/<id>`.
+const KEPT_POLICY_TESTS: usize = 50;
+
+/// `POST policy-tests` `{policies: [{id} | {name, decision, include, …}]}`: evaluates the
+/// policies, in that order, for every user who has signed in (their last sign-in), at once.
+async fn policy_test(call: &Call<'_>) -> Answer {
+    let Some(Value::Array(items)) = call.body.get("policies") else {
+        return Err(ApiError::invalid(
+            "policies: required, a list of {id} references or policy objects",
+        ));
+    };
+    if items.is_empty() {
+        return Err(ApiError::invalid("policies: must not be empty"));
+    }
+    let gw = call.gw;
+    let catalog = gw.snapshot.load().catalog.clone();
+    let mut policies = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let is_reference = item.get("id").is_some() && item.get("decision").is_none();
+        if is_reference {
+            let id = item["id"].as_str().unwrap_or_default();
+            let found = gw
+                .reusable_policies
+                .iter()
+                .find(|(pid, _)| pid == id)
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("policies[{i}].id: no reusable policy `{id}`"))
+                })?;
+            policies.push(found.1.clone());
+        } else {
+            let policy: portcullis_core::Policy = serde_json::from_value(item.clone())
+                .map_err(|e| ApiError::invalid(format!("policies[{i}]: {e}")))?;
+            catalog
+                .validate_policy(&policy)
+                .map_err(|e| ApiError::invalid(format!("policies[{i}]: {e}")))?;
+            policies.push(policy);
+        }
+    }
+    let summary = crate::tester::test_all_users_against(gw.store.as_ref(), &policies, &catalog)
+        .await
+        .map_err(|e| match e {
+            crate::tester::TesterError::Store(s) => ApiError::store(s),
+            other => ApiError::internal(other),
+        })?;
+    let id = Uuid::new_v4().to_string();
+    let summary = std::sync::Arc::new(summary);
+    if let Ok(mut kept) = gw.policy_tests.lock() {
+        if kept.len() >= KEPT_POLICY_TESTS {
+            kept.pop_front();
+        }
+        kept.push_back((id.clone(), summary.clone()));
+    }
+    Ok(Reply::ok(policy_test_summary(&id, &summary)))
+}
+
+fn find_policy_test(
+    call: &Call<'_>,
+    id: &str,
+) -> Result<std::sync::Arc<crate::tester::Summary>, ApiError> {
+    call.gw
+        .policy_tests
+        .lock()
+        .ok()
+        .and_then(|kept| kept.iter().find(|(k, _)| k == id).map(|(_, s)| s.clone()))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no policy test {id} on this node (results are kept in memory, the last {KEPT_POLICY_TESTS})"
+            ))
+        })
+}
+
+fn policy_test_summary(id: &str, s: &crate::tester::Summary) -> Value {
+    let total = s.total + s.unreadable.len();
+    let percent = |n: usize| {
+        if total == 0 {
+            0.0
+        } else {
+            (n as f64 * 1000.0 / total as f64).round() / 10.0
+        }
+    };
+    json!({
+        "id": id,
+        "status": "complete",
+        "total_users": total,
+        "users_approved": s.allowed,
+        "users_blocked": s.denied,
+        "users_errored": s.unreadable.len(),
+        "percent_approved": percent(s.allowed),
+        "percent_blocked": percent(s.denied),
+        "percent_errored": percent(s.unreadable.len()),
+        "percent_users_processed": 100,
+    })
 }
 
 fn reusable_policy(call: &Call<'_>, id: &str, p: &portcullis_core::Policy) -> Value {
