@@ -209,25 +209,26 @@ pub async fn without_token(
     }
     let mut f = facts(ctx, None);
     f.service_token = service.as_ref().map(|s| s.id);
-    let evaluation = evaluate(&app.policies, &f, &gw.snapshot.load().catalog);
-    match evaluation.outcome {
+    let catalog = gw.snapshot.load().catalog.clone();
+    // Every request of a Bypass or Service Auth app comes through here: the verdict alone (no
+    // explanation strings) unless something is logged.
+    let verdict = decide(&app.policies, &f, &catalog);
+    match verdict.outcome {
         // Bypass: no Access at all, and (as Cloudflare does) nothing logged.
         Outcome::Bypass => proxy::forward(gw, app, ctx, req, None).await,
         Outcome::ServiceAuth => match service {
-            Some(service) => service_auth(gw, app, ctx, req, &service, &evaluation).await,
-            // A Service Auth policy on non-identity rules alone (e.g. an address range).
-            None => {
-                log_decision(gw, ctx, app, None, None, true, evaluation.to_string()).await;
-                proxy::forward(gw, app, ctx, req, None).await
-            }
+            Some(service) => service_auth(gw, app, ctx, req, &service, verdict.matched, &f).await,
+            // A Service Auth policy on non-identity rules alone (e.g. an address range): no
+            // credential was presented, so there is no authentication to log per request.
+            None => proxy::forward(gw, app, ctx, req, None).await,
         },
         // Nothing let the request in and the app takes service tokens: ask for credentials (or
         // a login) rather than showing a refusal that a credential would have avoided.
         Outcome::DefaultDeny if app.has_service_auth => login_or_401(gw, app, ctx, &req),
         Outcome::Deny | Outcome::DefaultDeny => {
-            let headers = req.headers().clone();
+            let evaluation = evaluate(&app.policies, &f, &catalog);
             let client_id = service.as_ref().map(|s| s.client_id.as_str());
-            non_identity_denied(gw, app, ctx, &headers, client_id, &evaluation).await
+            non_identity_denied(gw, app, ctx, req.headers(), client_id, &evaluation).await
         }
         Outcome::Allow | Outcome::NeedsIdentity => login_or_401(gw, app, ctx, &req),
     }
@@ -257,9 +258,10 @@ async fn service_auth(
     ctx: &RequestContext,
     req: Request<Incoming>,
     service: &Authenticated,
-    evaluation: &Evaluation,
+    matched: Option<usize>,
+    facts: &Facts<'_>,
 ) -> Response<Body> {
-    let (verified, minted) = match service_assertion(gw, app, service, evaluation) {
+    let (verified, minted) = match service_assertion(gw, app, service, matched) {
         Ok(v) => v,
         Err(error) => {
             tracing::error!(request_id = %ctx.request_id, %error, "cannot sign a service token assertion");
@@ -269,6 +271,7 @@ async fn service_auth(
     // An authentication event is the issuance of a token, not every request that re-presents the
     // credentials (clients of Service-Auth-only apps send them each time).
     if minted {
+        let explanation = evaluate(&app.policies, facts, &gw.snapshot.load().catalog).to_string();
         log_decision(
             gw,
             ctx,
@@ -276,7 +279,7 @@ async fn service_auth(
             None,
             Some(&service.client_id),
             true,
-            evaluation.to_string(),
+            explanation,
         )
         .await;
     }
@@ -315,7 +318,7 @@ fn service_assertion(
     gw: &Gateway,
     app: &App,
     service: &Authenticated,
-    evaluation: &Evaluation,
+    matched: Option<usize>,
 ) -> Result<(Arc<VerifiedApp>, bool), String> {
     let now = gw.clock.now();
     let key = (app.id, service.id.0);
@@ -328,8 +331,7 @@ fn service_assertion(
     {
         return Ok((cached, false));
     }
-    let lifetime = evaluation
-        .matched
+    let lifetime = matched
         .and_then(|i| app.policies.get(i))
         .and_then(|p| p.session_duration_parsed().ok().flatten())
         .unwrap_or(app.session_duration);
