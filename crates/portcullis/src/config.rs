@@ -1108,12 +1108,8 @@ fn validate_app(
     let policy_refs: Vec<String> = raw
         .policies
         .iter()
-        .filter(|v| v.get("id").is_some() && v.get("decision").is_none())
-        .filter_map(|v| {
-            v.get("id")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        })
+        .filter_map(|v| v.as_object().and_then(access::reference_id))
+        .map(str::to_owned)
         .collect();
     let policies = access::app_policies(
         &format!("applications[{i}]"),

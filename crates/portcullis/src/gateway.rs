@@ -782,7 +782,7 @@ impl Gateway {
         }
     }
 
-    async fn reload_service_tokens(&self) {
+    pub(crate) async fn reload_service_tokens(&self) {
         match self.store.list_service_tokens().await {
             Ok(list) => self.service_tokens.replace(list),
             Err(error) => tracing::error!(%error, "cannot reload service tokens"),

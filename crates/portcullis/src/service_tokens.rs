@@ -314,15 +314,6 @@ impl ServiceTokens {
         })
     }
 
-    /// The client id of a token, for tokens minted from it (`common_name`).
-    pub fn by_id(&self, id: ServiceTokenId) -> Option<String> {
-        self.by_client_id
-            .load()
-            .iter()
-            .find(|(_, e)| e.id == id)
-            .map(|(client_id, _)| client_id.clone())
-    }
-
     /// The token id behind a client id that is known, enabled and unexpired (for app tokens
     /// minted from a service token, re-checked on every request).
     pub fn active_id(&self, client_id: &str, now: i64) -> Option<ServiceTokenId> {

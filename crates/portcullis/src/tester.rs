@@ -10,13 +10,14 @@
 
 use std::net::IpAddr;
 
-use portcullis_core::{Catalog, Email, Evaluation, Facts, Identity, IdpId, Outcome, evaluate};
+use portcullis_core::{
+    Catalog, Email, Evaluation, Facts, Identity, IdpId, Outcome, Policy, evaluate,
+};
 use portcullis_store::{AuthLogQuery, Store, StoreError, UserRecord};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::access::StoredIdentity;
-use crate::config::ApplicationConfig;
 use crate::registry::{self, RegistryError};
 
 /// Why a user could not be tested.
@@ -73,20 +74,10 @@ impl Subject {
     }
 }
 
-/// What `app`'s policies decide for a signed-in `identity` arriving from `ip` and `country`.
+/// What `policies` (an application's, in evaluation order) decide for a signed-in `identity`
+/// arriving from `ip` and `country`.
 pub fn test_identity(
-    app: &ApplicationConfig,
-    catalog: &Catalog,
-    identity: &Identity,
-    ip: Option<IpAddr>,
-    country: Option<&str>,
-) -> Evaluation {
-    test_policies(&app.policies, catalog, identity, ip, country)
-}
-
-/// What a list of policies (in evaluation order) decides for an identity.
-pub fn test_policies(
-    policies: &[portcullis_core::Policy],
+    policies: &[Policy],
     catalog: &Catalog,
     identity: &Identity,
     ip: Option<IpAddr>,
@@ -101,10 +92,10 @@ pub fn test_policies(
     evaluate(policies, &facts, catalog)
 }
 
-/// What `app`'s policies decide for a [`Subject`].
-pub fn test_subject(app: &ApplicationConfig, catalog: &Catalog, subject: &Subject) -> Evaluation {
+/// What `policies` decide for a [`Subject`].
+pub fn test_subject(policies: &[Policy], catalog: &Catalog, subject: &Subject) -> Evaluation {
     test_identity(
-        app,
+        policies,
         catalog,
         &subject.identity(),
         subject.ip,
@@ -173,7 +164,7 @@ async fn last_sign_in(
 /// sign-in. Fails when the user is unknown or has never signed in.
 pub async fn test_user(
     store: &dyn Store,
-    app: &ApplicationConfig,
+    policies: &[Policy],
     catalog: &Catalog,
     who: &str,
 ) -> Result<UserTest, TesterError> {
@@ -182,7 +173,7 @@ pub async fn test_user(
         return Err(TesterError::NeverSignedIn(user.email));
     };
     let evaluation = test_identity(
-        app,
+        policies,
         catalog,
         &last.identity,
         last.ip,
@@ -221,16 +212,7 @@ pub struct Summary {
 /// Tests every user who has signed in at least once, each with their last sign-in.
 pub async fn test_all_users(
     store: &dyn Store,
-    app: &ApplicationConfig,
-    catalog: &Catalog,
-) -> Result<Summary, TesterError> {
-    test_all_users_against(store, &app.policies, catalog).await
-}
-
-/// What a list of policies decides for every user who has signed in (their last sign-in).
-pub async fn test_all_users_against(
-    store: &dyn Store,
-    policies: &[portcullis_core::Policy],
+    policies: &[Policy],
     catalog: &Catalog,
 ) -> Result<Summary, TesterError> {
     let mut summary = Summary {
@@ -250,7 +232,7 @@ pub async fn test_all_users_against(
             }
             Err(e) => return Err(e),
         };
-        let outcome = test_policies(
+        let outcome = test_identity(
             policies,
             catalog,
             &last.identity,
@@ -380,7 +362,7 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
         let wiki = &config.applications[0];
         let catalog = &config.catalog;
 
-        let staff = test_subject(wiki, catalog, &subject("ann@example.com"));
+        let staff = test_subject(&wiki.policies, catalog, &subject("ann@example.com"));
         assert_eq!(staff.outcome, Outcome::Allow);
         assert_eq!(staff.deciding_policy().unwrap().name, "staff");
 
@@ -389,7 +371,7 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
             ..subject("ann@example.com")
         };
         assert_eq!(
-            test_subject(wiki, catalog, &no_mfa).outcome,
+            test_subject(&wiki.policies, catalog, &no_mfa).outcome,
             Outcome::DefaultDeny
         );
         let outside = Subject {
@@ -397,14 +379,14 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
             ..subject("ann@example.com")
         };
         assert_eq!(
-            test_subject(wiki, catalog, &outside).outcome,
+            test_subject(&wiki.policies, catalog, &outside).outcome,
             Outcome::DefaultDeny
         );
         let contractor = Subject {
             groups: vec!["contractors".into()],
             ..subject("ann@example.com")
         };
-        let denied = test_subject(wiki, catalog, &contractor);
+        let denied = test_subject(&wiki.policies, catalog, &contractor);
         assert_eq!(denied.outcome, Outcome::Deny);
         assert!(denied.to_string().contains("no contractors"), "{denied}");
 
@@ -416,13 +398,16 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
             ip: None,
             ..subject("root@elsewhere.org")
         };
-        assert_eq!(test_subject(wiki, catalog, &admin).outcome, Outcome::Allow);
+        assert_eq!(
+            test_subject(&wiki.policies, catalog, &admin).outcome,
+            Outcome::Allow
+        );
         let admin_at_home = Subject {
             country: Some("FR".into()),
             ..admin
         };
         assert_eq!(
-            test_subject(wiki, catalog, &admin_at_home).outcome,
+            test_subject(&wiki.policies, catalog, &admin_at_home).outcome,
             Outcome::DefaultDeny
         );
     }
@@ -447,18 +432,28 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
             200,
         )
         .await;
-        let tested = test_user(store.as_ref(), wiki, &config.catalog, "Ann@Example.com")
-            .await
-            .unwrap();
+        let tested = test_user(
+            store.as_ref(),
+            &wiki.policies,
+            &config.catalog,
+            "Ann@Example.com",
+        )
+        .await
+        .unwrap();
         assert_eq!(tested.user.id, user.id);
         assert_eq!(tested.evaluation.outcome, Outcome::Allow);
         assert_eq!(tested.ip, Some("10.0.0.8".parse().unwrap()));
         assert_eq!(tested.signed_in_at, 200);
         assert_eq!(tested.country, None);
 
-        let by_id = test_user(store.as_ref(), wiki, &config.catalog, &user.id.to_string())
-            .await
-            .unwrap();
+        let by_id = test_user(
+            store.as_ref(),
+            &wiki.policies,
+            &config.catalog,
+            &user.id.to_string(),
+        )
+        .await
+        .unwrap();
         assert_eq!(by_id.evaluation.outcome, Outcome::Allow);
     }
 
@@ -470,9 +465,14 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
         let mut admin = identity("root@elsewhere.org", &[], &[]);
         admin.oidc_fields.insert("roles".into(), json!("admin"));
         sign_in(store.as_ref(), admin, "192.0.2.1", 100).await;
-        let tested = test_user(store.as_ref(), wiki, &config.catalog, "root@elsewhere.org")
-            .await
-            .unwrap();
+        let tested = test_user(
+            store.as_ref(),
+            &wiki.policies,
+            &config.catalog,
+            "root@elsewhere.org",
+        )
+        .await
+        .unwrap();
         assert_eq!(tested.evaluation.outcome, Outcome::DefaultDeny);
 
         for (at, country, allowed) in [(100, "DE", true), (101, "FR", false)] {
@@ -497,9 +497,14 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
                 .await
                 .unwrap();
         }
-        let tested = test_user(store.as_ref(), wiki, &config.catalog, "root@elsewhere.org")
-            .await
-            .unwrap();
+        let tested = test_user(
+            store.as_ref(),
+            &wiki.policies,
+            &config.catalog,
+            "root@elsewhere.org",
+        )
+        .await
+        .unwrap();
         assert_eq!(tested.country.as_deref(), Some("DE"));
         assert_eq!(tested.evaluation.outcome, Outcome::Allow);
     }
@@ -509,9 +514,14 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
         let config = config();
         let wiki = &config.applications[0];
         let store = store().await;
-        let err = test_user(store.as_ref(), wiki, &config.catalog, "ghost@example.com")
-            .await
-            .unwrap_err();
+        let err = test_user(
+            store.as_ref(),
+            &wiki.policies,
+            &config.catalog,
+            "ghost@example.com",
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(err, TesterError::Registry(RegistryError::UnknownUser(_))),
             "{err}"
@@ -530,9 +540,14 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
             })
             .await
             .unwrap();
-        let err = test_user(store.as_ref(), wiki, &config.catalog, "odd@example.com")
-            .await
-            .unwrap_err();
+        let err = test_user(
+            store.as_ref(),
+            &wiki.policies,
+            &config.catalog,
+            "odd@example.com",
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(err, TesterError::UnreadableIdentity { .. }),
             "{err}"
@@ -586,7 +601,7 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
             .await
             .unwrap();
 
-        let summary = test_all_users(store.as_ref(), wiki, &config.catalog)
+        let summary = test_all_users(store.as_ref(), &wiki.policies, &config.catalog)
             .await
             .unwrap();
         assert_eq!((summary.total, summary.allowed, summary.denied), (4, 1, 3));
@@ -603,7 +618,7 @@ policies = [{ name = "anyone", decision = "allow", include = [{ everyone = {} }]
         assert_eq!(outcome("cat@example.com"), Some(Outcome::DefaultDeny));
         assert_eq!(outcome("garbled@example.com"), None);
 
-        let everyone = test_all_users(store.as_ref(), status, &config.catalog)
+        let everyone = test_all_users(store.as_ref(), &status.policies, &config.catalog)
             .await
             .unwrap();
         assert_eq!((everyone.total, everyone.allowed), (4, 4));

@@ -252,7 +252,7 @@ async fn policy_test(call: &Call<'_>) -> Answer {
             policies.push(policy);
         }
     }
-    let summary = crate::tester::test_all_users_against(gw.store.as_ref(), &policies, &catalog)
+    let summary = crate::tester::test_all_users(gw.store.as_ref(), &policies, &catalog)
         .await
         .map_err(|e| match e {
             crate::tester::TesterError::Store(s) => ApiError::store(s),
@@ -578,7 +578,7 @@ async fn service_token_route(call: &Call<'_>, rest: &[&str]) -> Answer {
         }
     };
     // This node applies the change before answering; others follow the change feed.
-    gw.resync().await;
+    gw.reload_service_tokens().await;
     Ok(answer)
 }
 

@@ -11,7 +11,6 @@ use serde_json::Map;
 
 use super::Ask;
 use super::page::{self, Chrome, Confirm, PageError, PageResult};
-use crate::config::ApplicationConfig;
 use crate::gateway::App;
 use crate::respond::Branding;
 use crate::tester::{self, Subject, TesterError};
@@ -226,33 +225,6 @@ async fn revoke_tokens(ask: &Ask<'_>, app: &App) -> PageResult {
     page::see_other(ask.gw, &format!("{back}?done=revoked"))
 }
 
-/// The application as the tester takes it (it reads the policies).
-fn as_config(app: &App) -> ApplicationConfig {
-    ApplicationConfig {
-        name: app.name.clone(),
-        domain: app.domain.clone(),
-        pattern: app.pattern.clone(),
-        origin: app.origin.clone(),
-        aud: Some(app.aud.clone()),
-        session_duration: app.session_duration,
-        allowed_idps: app.allowed_idps.iter().map(|i| i.0.to_string()).collect(),
-        auto_redirect_to_identity: app.auto_redirect_to_identity,
-        same_site: app.same_site,
-        http_only: app.http_only,
-        custom_deny_message: app.custom_deny_message.clone(),
-        custom_deny_url: app.custom_deny_url.clone(),
-        custom_non_identity_deny_url: app.custom_non_identity_deny_url.clone(),
-        policies: app.policies.clone(),
-        policy_refs: app.policy_refs.clone(),
-        enable_binding_cookie: app.enable_binding_cookie,
-        cookie_path: app.cookie_path.clone(),
-        options_preflight_bypass: app.options_preflight_bypass,
-        cors: app.cors.clone(),
-        service_auth_401_redirect: app.service_auth_401_redirect,
-        read_service_tokens_from_header: app.read_service_tokens_from_header.clone(),
-    }
-}
-
 async fn policies(ask: &Ask<'_>) -> PageResult {
     let gw = ask.gw;
     let apps = all_apps(ask);
@@ -286,10 +258,9 @@ async fn policies(ask: &Ask<'_>) -> PageResult {
             }
         };
         if let Some(app) = app {
-            let config = as_config(app);
             let store = gw.store.as_ref();
             if all {
-                let summary = tester::test_all_users(store, &config, &catalog)
+                let summary = tester::test_all_users(store, &app.policies, &catalog)
                     .await
                     .map_err(tester_failure)?;
                 verdict = Some(Verdict::All {
@@ -308,7 +279,7 @@ async fn policies(ask: &Ask<'_>) -> PageResult {
                     .filter(|g| !g.is_empty())
                     .map(str::to_owned)
                     .collect();
-                verdict = Some(test_one(ask, app, &config, &catalog, email, groups).await?);
+                verdict = Some(test_one(ask, app, &catalog, email, groups).await?);
             }
         }
     }
@@ -361,14 +332,13 @@ fn tester_failure(e: TesterError) -> PageError {
 async fn test_one(
     ask: &Ask<'_>,
     app: &App,
-    config: &ApplicationConfig,
     catalog: &portcullis_core::Catalog,
     email: Email,
     groups: Vec<String>,
 ) -> Result<Verdict, PageError> {
     let store = ask.gw.store.as_ref();
     if groups.is_empty() {
-        match tester::test_user(store, config, catalog, email.as_str()).await {
+        match tester::test_user(store, &app.policies, catalog, email.as_str()).await {
             Ok(t) => {
                 return Ok(Verdict::One {
                     allowed: t.evaluation.allowed(),
@@ -409,7 +379,7 @@ async fn test_one(
         ip: None,
         country: None,
     };
-    let evaluation = tester::test_subject(config, catalog, &subject);
+    let evaluation = tester::test_subject(&app.policies, catalog, &subject);
     Ok(Verdict::One {
         allowed: evaluation.allowed(),
         basis,

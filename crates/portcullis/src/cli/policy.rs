@@ -51,7 +51,7 @@ pub async fn test(
     };
     let mut known_user = false;
     if !args.describes_identity() {
-        match tester::test_user(store, app, &config.catalog, email.as_str()).await {
+        match tester::test_user(store, &app.policies, &config.catalog, email.as_str()).await {
             Ok(t) => {
                 let single = SingleTest {
                     application: &app.name,
@@ -86,7 +86,7 @@ pub async fn test(
     };
     let identity = subject.identity();
     let evaluation = tester::test_identity(
-        app,
+        &app.policies,
         &config.catalog,
         &identity,
         subject.ip,
@@ -242,7 +242,7 @@ async fn all_users(
     app: &ApplicationConfig,
     output: Output,
 ) -> Result<String, CliError> {
-    let summary = tester::test_all_users(store, app, &config.catalog).await?;
+    let summary = tester::test_all_users(store, &app.policies, &config.catalog).await?;
     if output == Output::Json {
         return json(&serde_json::json!({
             "application": app.name,

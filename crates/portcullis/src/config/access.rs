@@ -225,6 +225,15 @@ pub(super) fn admin_policies(
 /// An application's `policies`: inline policies and references `{ id = "…", precedence = n }`
 /// to reusable ones, in the order they are evaluated (by `precedence` when every entry has one,
 /// otherwise as written).
+/// The reusable policy an entry of an application's `policies` refers to: an entry with an `id`
+/// and no `decision` is a reference, anything else an inline policy.
+pub(super) fn reference_id(entry: &serde_json::Map<String, Value>) -> Option<&str> {
+    if entry.contains_key("decision") {
+        return None;
+    }
+    entry.get("id").and_then(Value::as_str)
+}
+
 pub(super) fn app_policies(
     app_key: &str,
     raw: Vec<Value>,
@@ -247,7 +256,7 @@ pub(super) fn app_policies(
                 ));
             }
         };
-        let is_reference = map.contains_key("id") && !map.contains_key("decision");
+        let is_reference = reference_id(&map).is_some();
         let policy = if is_reference {
             let id = match map.remove("id") {
                 Some(Value::String(id)) => id,
