@@ -138,3 +138,127 @@ pub(crate) fn flip(changed: &mut Vec<String>, ids: Vec<String>) {
         }
     }
 }
+
+// ----- SQL shared by the SQLite and PostgreSQL backends -------------------------------------
+
+// Column lists as macros: sqlx takes only static SQL, which `concat!` keeps static.
+macro_rules! user_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, idp_id, user_name, external_id, display_name_key, active, attributes, \
+             registry_user_id, created_ms, modified_ms, version FROM scim_users ",
+            $rest
+        )
+    };
+}
+macro_rules! group_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, idp_id, display_name, external_id, created_ms, modified_ms, version \
+             FROM scim_groups ",
+            $rest
+        )
+    };
+}
+macro_rules! log_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, idp_id, logged_ms, request_method, resource_type, user_email, group_name, \
+             resource_id, external_id, success, error_description, request_body FROM scim_logs ",
+            $rest
+        )
+    };
+}
+
+pub(crate) use {group_select, log_select, user_select};
+
+/// The SCIM email and membership writes, the same SQL on both backends: each backend expands
+/// this inside its `scim` module with its own database type (and its own `db_error`, `email_keys`
+/// and record types in scope), instead of keeping a copy.
+macro_rules! scim_writes {
+    ($db:ty) => {
+        async fn write_emails(
+            tx: &mut Transaction<'static, $db>,
+            u: &ScimUserRecord,
+        ) -> Result<(), StoreError> {
+            sqlx::query("DELETE FROM scim_user_emails WHERE user_id = $1")
+                .bind(&u.id)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+            for email in email_keys(&u.emails) {
+                sqlx::query(
+                    "INSERT INTO scim_user_emails (user_id, idp_id, email) VALUES ($1, $2, $3)",
+                )
+                .bind(&u.id)
+                .bind(u.idp_id.to_string())
+                .bind(email)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+            }
+            Ok(())
+        }
+
+        /// Adds members that are not there yet; returns the ids actually added.
+        async fn add_members(
+            tx: &mut Transaction<'static, $db>,
+            group_id: &str,
+            members: &[ScimMemberRecord],
+        ) -> Result<Vec<String>, StoreError> {
+            let mut added = Vec::new();
+            for m in members {
+                let inserted: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO scim_group_members (group_id, member_id, display, kind)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (group_id, member_id) DO NOTHING
+                     RETURNING member_id",
+                )
+                .bind(group_id)
+                .bind(&m.value)
+                .bind(&m.display)
+                .bind(&m.kind)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                added.extend(inserted);
+            }
+            Ok(added)
+        }
+
+        async fn remove_members(
+            tx: &mut Transaction<'static, $db>,
+            group_id: &str,
+            ids: &[String],
+        ) -> Result<Vec<String>, StoreError> {
+            let mut removed = Vec::new();
+            for id in ids {
+                let gone: Option<String> = sqlx::query_scalar(
+                    "DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = $2
+                     RETURNING member_id",
+                )
+                .bind(group_id)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                removed.extend(gone);
+            }
+            Ok(removed)
+        }
+
+        async fn remove_all_members(
+            tx: &mut Transaction<'static, $db>,
+            group_id: &str,
+        ) -> Result<Vec<String>, StoreError> {
+            sqlx::query_scalar(
+                "DELETE FROM scim_group_members WHERE group_id = $1 RETURNING member_id",
+            )
+            .bind(group_id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(db_error)
+        }
+    };
+}
+pub(crate) use scim_writes;
