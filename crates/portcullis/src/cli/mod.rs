@@ -33,6 +33,7 @@ pub mod apps;
 mod format;
 pub mod keys;
 pub mod logs;
+pub mod objects;
 pub mod policy;
 pub mod remote;
 pub mod remote_commands;
@@ -89,6 +90,30 @@ pub enum CliError {
     SecretKey(#[from] SealError),
     #[error(transparent)]
     Remote(#[from] RemoteError),
+    #[error(
+        "`{0}` works through a gateway's admin API: give --url <team URL> and --token (or set PORTCULLIS_URL and PORTCULLIS_API_TOKEN)"
+    )]
+    RemoteOnly(String),
+    #[error("no {noun} `{wanted}`; `portcullis {command} list` shows them")]
+    UnknownObject {
+        noun: &'static str,
+        wanted: String,
+        command: &'static str,
+    },
+    #[error("`{wanted}` names more than one {noun} ({ids}); give the id")]
+    AmbiguousObject {
+        noun: &'static str,
+        wanted: String,
+        ids: String,
+    },
+    #[error(transparent)]
+    ObjectFile(#[from] objects::ObjectFileError),
+    #[error(
+        "deleting needs a confirmation and standard input is not a terminal: add --yes to delete without asking"
+    )]
+    NeedsYes,
+    #[error("nothing deleted: the deletion was not confirmed")]
+    NotConfirmed,
 }
 
 /// Who reads the answer: a person (aligned text) or a program (JSON).
@@ -213,19 +238,34 @@ pub enum AdminGroup {
         #[command(subcommand)]
         command: SessionCommand,
     },
-    /// Act on applications.
+    /// Manage applications (list, show, add, edit, delete, revoke their tokens).
     Apps {
         #[command(flatten)]
         options: AdminOptions,
         #[command(subcommand)]
         command: AppCommand,
     },
-    /// Test what an application's policies decide for a user or for everyone.
+    /// Manage login methods (identity providers) through the admin API.
+    Idp {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: IdpCommand,
+    },
+    /// Manage reusable policies, and test what an application's policies decide.
+    #[command(visible_alias = "policies")]
     Policy {
         #[command(flatten)]
         options: AdminOptions,
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Manage rule groups (reusable sets of rules) through the admin API.
+    Groups {
+        #[command(flatten)]
+        options: AdminOptions,
+        #[command(subcommand)]
+        command: GroupCommand,
     },
     /// Tokens for the admin API (`<team URL>/client/v4/…`).
     ApiToken {
@@ -307,7 +347,9 @@ impl AdminGroup {
             AdminGroup::Users { options, command } => (options, AdminCommand::Users(command)),
             AdminGroup::Sessions { options, command } => (options, AdminCommand::Sessions(command)),
             AdminGroup::Apps { options, command } => (options, AdminCommand::Apps(command)),
+            AdminGroup::Idp { options, command } => (options, AdminCommand::Idp(command)),
             AdminGroup::Policy { options, command } => (options, AdminCommand::Policy(command)),
+            AdminGroup::Groups { options, command } => (options, AdminCommand::Groups(command)),
             AdminGroup::Scim { options, command } => (options, AdminCommand::Scim(command)),
             AdminGroup::ApiToken { options, command } => (options, AdminCommand::ApiToken(command)),
             AdminGroup::Keys { options, command } => (options, AdminCommand::Keys(command)),
@@ -333,7 +375,9 @@ pub enum AdminCommand {
     Users(UserCommand),
     Sessions(SessionCommand),
     Apps(AppCommand),
+    Idp(IdpCommand),
     Policy(PolicyCommand),
+    Groups(GroupCommand),
     Scim(ScimCommand),
     ApiToken(ApiTokenCommand),
     Keys(KeysCommand),
@@ -420,10 +464,75 @@ pub enum SessionCommand {
     },
 }
 
+/// `--file`: where an object for `add` or `edit` is.
+#[derive(Args, Debug, Clone)]
+pub struct ObjectFile {
+    /// The object in the admin API's shape (the fields of its entry in the configuration
+    /// file): a `.json` or `.toml` file, or `-` for JSON on standard input.
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub file: PathBuf,
+}
+
+/// `--yes`: delete without asking.
+#[derive(Args, Debug, Clone)]
+pub struct Confirm {
+    /// Delete without asking for confirmation (required when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// What `idp`, `apps`, `policies` and `groups` have in common: one of the admin API's object
+/// operations on the object named (id or name).
+#[derive(Debug, Clone, Copy)]
+pub enum ObjectAction<'a> {
+    List,
+    Show(&'a str),
+    Add(&'a ObjectFile),
+    Edit(&'a str, &'a ObjectFile),
+    Delete(&'a str, &'a Confirm),
+}
+
+impl ObjectAction<'_> {
+    /// The subcommand's name, for messages.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            ObjectAction::List => "list",
+            ObjectAction::Show(_) => "show",
+            ObjectAction::Add(_) => "add",
+            ObjectAction::Edit(..) => "edit",
+            ObjectAction::Delete(..) => "delete",
+        }
+    }
+}
+
 #[derive(Subcommand, Debug, Clone)]
 pub enum AppCommand {
     /// List the applications with their domain, origin and audience tag.
     List,
+    /// Show an application with its settings and policies.
+    Show {
+        /// The application's id, name or audience tag.
+        app: String,
+    },
+    /// Add an application (`{name, domain, origin, policies, …}`) from a file.
+    Add {
+        #[command(flatten)]
+        file: ObjectFile,
+    },
+    /// Replace an application's settings with those in a file.
+    Edit {
+        /// The application's id, name or audience tag.
+        app: String,
+        #[command(flatten)]
+        file: ObjectFile,
+    },
+    /// Delete an application: its domain is no longer protected by the gateway.
+    Delete {
+        /// The application's id, name or audience tag.
+        app: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Refuse every token of an application issued until now.
     RevokeTokens {
         /// The application's name (with --url also its id or audience tag).
@@ -431,10 +540,174 @@ pub enum AppCommand {
     },
 }
 
+impl AppCommand {
+    /// The object operation; `None` for `revoke-tokens`.
+    pub fn object_action(&self) -> Option<ObjectAction<'_>> {
+        match self {
+            AppCommand::RevokeTokens { .. } => None,
+            AppCommand::List => Some(ObjectAction::List),
+            AppCommand::Show { app } => Some(ObjectAction::Show(app)),
+            AppCommand::Add { file } => Some(ObjectAction::Add(file)),
+            AppCommand::Edit { app, file } => Some(ObjectAction::Edit(app, file)),
+            AppCommand::Delete { app, confirm } => Some(ObjectAction::Delete(app, confirm)),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum IdpCommand {
+    /// List the login methods with their type and whether SCIM provisioning is on.
+    List,
+    /// Show a login method (never its client secret).
+    Show {
+        /// The login method's id or name.
+        idp: String,
+    },
+    /// Add a login method (`{name, type, config, scim_config}`) from a file; a generated SCIM
+    /// secret is printed once.
+    Add {
+        #[command(flatten)]
+        file: ObjectFile,
+    },
+    /// Replace a login method's settings with those in a file.
+    Edit {
+        /// The login method's id or name.
+        idp: String,
+        #[command(flatten)]
+        file: ObjectFile,
+    },
+    /// Delete a login method: nobody can sign in with it any more.
+    Delete {
+        /// The login method's id or name.
+        idp: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Print a URL that runs the login flow against a login method in a browser.
+    Test {
+        /// The login method's id or name.
+        idp: String,
+    },
+}
+
+impl IdpCommand {
+    /// The object operation; `None` for `test`.
+    pub fn object_action(&self) -> Option<ObjectAction<'_>> {
+        match self {
+            IdpCommand::List => Some(ObjectAction::List),
+            IdpCommand::Show { idp } => Some(ObjectAction::Show(idp)),
+            IdpCommand::Add { file } => Some(ObjectAction::Add(file)),
+            IdpCommand::Edit { idp, file } => Some(ObjectAction::Edit(idp, file)),
+            IdpCommand::Delete { idp, confirm } => Some(ObjectAction::Delete(idp, confirm)),
+            IdpCommand::Test { .. } => None,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug, Clone)]
 pub enum PolicyCommand {
     /// Evaluate an application's policies for one identity, or for every user who signed in.
     Test(PolicyTestArgs),
+    /// List the reusable policies with their decision and how many applications use them.
+    List,
+    /// Show a reusable policy with its rules.
+    Show {
+        /// The policy's id or name.
+        policy: String,
+    },
+    /// Add a reusable policy (`{name, decision, include, exclude, require}`) from a file.
+    Add {
+        #[command(flatten)]
+        file: ObjectFile,
+    },
+    /// Replace a reusable policy with the one in a file.
+    Edit {
+        /// The policy's id or name.
+        policy: String,
+        #[command(flatten)]
+        file: ObjectFile,
+    },
+    /// Delete a reusable policy.
+    Delete {
+        /// The policy's id or name.
+        policy: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+}
+
+impl PolicyCommand {
+    /// The object operation; `None` for `test`.
+    pub fn object_action(&self) -> Option<ObjectAction<'_>> {
+        match self {
+            PolicyCommand::Test(_) => None,
+            PolicyCommand::List => Some(ObjectAction::List),
+            PolicyCommand::Show { policy } => Some(ObjectAction::Show(policy)),
+            PolicyCommand::Add { file } => Some(ObjectAction::Add(file)),
+            PolicyCommand::Edit { policy, file } => Some(ObjectAction::Edit(policy, file)),
+            PolicyCommand::Delete { policy, confirm } => {
+                Some(ObjectAction::Delete(policy, confirm))
+            }
+        }
+    }
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum GroupCommand {
+    /// List the rule groups.
+    List,
+    /// Show a rule group with its rules.
+    Show {
+        /// The group's id or name.
+        group: String,
+    },
+    /// Add a rule group (`{name, include, exclude, require}`) from a file.
+    Add {
+        #[command(flatten)]
+        file: ObjectFile,
+    },
+    /// Replace a rule group with the one in a file.
+    Edit {
+        /// The group's id or name.
+        group: String,
+        #[command(flatten)]
+        file: ObjectFile,
+    },
+    /// Delete a rule group.
+    Delete {
+        /// The group's id or name.
+        group: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+}
+
+impl GroupCommand {
+    /// The object operation.
+    pub fn object_action(&self) -> ObjectAction<'_> {
+        match self {
+            GroupCommand::List => ObjectAction::List,
+            GroupCommand::Show { group } => ObjectAction::Show(group),
+            GroupCommand::Add { file } => ObjectAction::Add(file),
+            GroupCommand::Edit { group, file } => ObjectAction::Edit(group, file),
+            GroupCommand::Delete { group, confirm } => ObjectAction::Delete(group, confirm),
+        }
+    }
+}
+
+impl AdminCommand {
+    /// `group verb` of an object command (`idp add`, `policies show`, …), for messages.
+    fn object_command_name(&self) -> String {
+        let (group, verb) = match self {
+            AdminCommand::Apps(c) => ("apps", c.object_action().map(|a| a.verb())),
+            AdminCommand::Idp(IdpCommand::Test { .. }) => ("idp", Some("test")),
+            AdminCommand::Idp(c) => ("idp", c.object_action().map(|a| a.verb())),
+            AdminCommand::Policy(c) => ("policies", c.object_action().map(|a| a.verb())),
+            AdminCommand::Groups(c) => ("groups", Some(c.object_action().verb())),
+            _ => ("", None),
+        };
+        format!("{group} {}", verb.unwrap_or_default())
+    }
 }
 
 /// `policy test`: with only an email, a known user is tested with their last sign-in; any
@@ -564,6 +837,11 @@ pub async fn execute(
         AdminCommand::Policy(PolicyCommand::Test(args)) => {
             policy::test(config, store, args, output).await
         }
+        // The gateway checks and applies each change to its objects, so these ask it.
+        AdminCommand::Apps(_)
+        | AdminCommand::Idp(_)
+        | AdminCommand::Policy(_)
+        | AdminCommand::Groups(_) => Err(CliError::RemoteOnly(command.object_command_name())),
         AdminCommand::Scim(ScimCommand::RefreshSecret { login_method }) => {
             scim::refresh_secret(config, store, login_method, output).await
         }
@@ -602,6 +880,7 @@ pub fn find_app<'a>(config: &'a Config, name: &str) -> Result<&'a ApplicationCon
 mod tests {
     use super::*;
     use crate::tester::tests::config;
+    use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("portcullis").chain(args.iter().copied()))
@@ -687,10 +966,100 @@ mod tests {
     fn completions_cover_the_admin_commands() {
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             let script = completions(shell);
-            for word in ["service-token", "revoke-tokens", "all-users"] {
+            for word in [
+                "service-token",
+                "revoke-tokens",
+                "all-users",
+                "idp",
+                "policies",
+                "groups",
+                "delete",
+                "file",
+            ] {
                 assert!(script.contains(word), "{shell}: no {word}");
             }
         }
+    }
+
+    #[test]
+    fn object_commands_take_a_file_or_a_confirmation() {
+        let cli = parse(&[
+            "idp",
+            "add",
+            "--file",
+            "okta.toml",
+            "--url",
+            "https://a.example",
+        ])
+        .unwrap();
+        let (options, command) = cli.command.admin().unwrap();
+        assert!(options.url.is_some());
+        let AdminCommand::Idp(idp) = &command else {
+            panic!("not idp: {command:?}");
+        };
+        assert!(
+            matches!(idp.object_action(), Some(ObjectAction::Add(f)) if f.file == Path::new("okta.toml"))
+        );
+        // `policies` is `policy` under its plural name; `policy test` still works.
+        let cli = parse(&["policies", "edit", "staff", "-f", "-"]).unwrap();
+        let Some((_, AdminCommand::Policy(policy))) = cli.command.admin() else {
+            panic!("not a policy command");
+        };
+        assert!(matches!(
+            policy.object_action(),
+            Some(ObjectAction::Edit("staff", f)) if f.file == Path::new("-")
+        ));
+        let cli = parse(&["groups", "delete", "eng", "--yes"]).unwrap();
+        let Some((_, AdminCommand::Groups(group))) = cli.command.admin() else {
+            panic!("not a group command");
+        };
+        assert!(matches!(group.object_action(), ObjectAction::Delete("eng", c) if c.yes));
+        let cli = parse(&["apps", "delete", "wiki"]).unwrap();
+        let Some((_, AdminCommand::Apps(app))) = cli.command.admin() else {
+            panic!("not an app command");
+        };
+        assert!(matches!(app.object_action(), Some(ObjectAction::Delete("wiki", c)) if !c.yes));
+        assert!(parse(&["policy", "test", "wiki", "--all-users"]).is_ok());
+        use clap::error::ErrorKind;
+        assert_eq!(
+            parse(&["apps", "add"]).unwrap_err().kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            parse(&["idp", "test"]).unwrap_err().kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+    }
+
+    #[tokio::test]
+    async fn object_commands_need_the_admin_api() {
+        let config = config();
+        let store = portcullis_store::open("sqlite::memory:").await.unwrap();
+        for (args, name) in [
+            (&["idp", "list"][..], "idp list"),
+            (&["apps", "show", "wiki"][..], "apps show"),
+            (&["policies", "add", "-f", "p.json"][..], "policies add"),
+            (&["groups", "delete", "g", "--yes"][..], "groups delete"),
+            (&["idp", "test", "okta"][..], "idp test"),
+        ] {
+            let (_, command) = parse(args).unwrap().command.admin().unwrap();
+            let err = execute(&config, store.as_ref(), &command, Output::Human, 0)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "`{name}` works through a gateway's admin API: give --url <team URL> and --token (or set PORTCULLIS_URL and PORTCULLIS_API_TOKEN)"
+                )
+            );
+        }
+        // `apps list` still reads the configuration.
+        let (_, command) = parse(&["apps", "list"]).unwrap().command.admin().unwrap();
+        let text = execute(&config, store.as_ref(), &command, Output::Human, 0)
+            .await
+            .unwrap();
+        assert!(text.starts_with("NAME"), "{text}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::tester::{self, Subject, TesterError};
 /// Which identity a single test evaluated.
 #[derive(Serialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
-enum Tested {
+pub(crate) enum Tested {
     /// A known user's last sign-in.
     LastSignIn { signed_in_at: i64 },
     /// An identity described on the command line.
@@ -167,7 +167,8 @@ async fn login_method_name(
         .map_or_else(|| id.0.to_string(), |m| m.name))
 }
 
-fn verdict(outcome: Outcome) -> &'static str {
+/// A decision as the tester words it.
+pub(crate) fn verdict(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Allow => "allowed",
         Outcome::Bypass => "allowed (bypass)",
@@ -186,24 +187,38 @@ fn list_or_none(items: &[String]) -> String {
     }
 }
 
-fn render(t: &SingleTest<'_>, output: Output) -> Result<String, CliError> {
-    if output == Output::Json {
-        return json(t);
-    }
-    let i = t.identity;
-    let source = match &t.tested {
+/// What the human form of a single test shows, in both modes: the identity tested and the
+/// decision, followed by the explanation.
+pub(crate) struct Shown<'a> {
+    pub application: &'a str,
+    pub tested: &'a Tested,
+    pub email: &'a str,
+    pub login_method: &'a str,
+    pub groups: &'a [String],
+    pub claims: &'a Map<String, Value>,
+    pub amr: &'a [String],
+    pub ip: Option<String>,
+    pub country: Option<&'a str>,
+    pub outcome: Outcome,
+    /// The explanation's lines ([`Evaluation`]'s text).
+    pub explanation: &'a str,
+}
+
+pub(crate) fn single_text(t: &Shown<'_>) -> String {
+    let email = t.email;
+    let source = match t.tested {
         Tested::LastSignIn { signed_in_at } => {
-            format!("{} (last sign-in, {})", i.email, when(*signed_in_at))
+            format!("{email} (last sign-in, {})", when(*signed_in_at))
         }
         Tested::Described { known_user: true } => {
-            format!("{} (as described: the user has never signed in)", i.email)
+            format!("{email} (as described: the user has never signed in)")
         }
-        Tested::Described { known_user: false } => format!("{} (as described)", i.email),
+        Tested::Described { known_user: false } => format!("{email} (as described)"),
     };
-    let claims = if i.oidc_fields.is_empty() {
+    let claims = if t.claims.is_empty() {
         "none".to_owned()
     } else {
-        i.oidc_fields
+        t.claims
             .iter()
             .map(|(k, v)| match v {
                 Value::String(s) => format!("{k}={s}"),
@@ -215,20 +230,37 @@ fn render(t: &SingleTest<'_>, output: Output) -> Result<String, CliError> {
     let mut text = fields(&[
         ("Application", t.application.to_owned()),
         ("Identity", source),
-        ("Login method", t.login_method.clone()),
-        ("Groups", list_or_none(&i.groups)),
+        ("Login method", t.login_method.to_owned()),
+        ("Groups", list_or_none(t.groups)),
         ("Claims", claims),
-        ("Auth methods", list_or_none(&i.amr)),
-        (
-            "IP",
-            t.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
-        ),
+        ("Auth methods", list_or_none(t.amr)),
+        ("IP", t.ip.clone().unwrap_or_else(|| "unknown".to_owned())),
         ("Country", t.country.unwrap_or("unknown").to_owned()),
         ("Decision", verdict(t.outcome).to_owned()),
     ]);
     text.push('\n');
-    text.push_str(&t.evaluation.to_string());
-    Ok(text)
+    text.push_str(t.explanation);
+    text
+}
+
+fn render(t: &SingleTest<'_>, output: Output) -> Result<String, CliError> {
+    if output == Output::Json {
+        return json(t);
+    }
+    let i = t.identity;
+    Ok(single_text(&Shown {
+        application: t.application,
+        tested: &t.tested,
+        email: i.email.as_str(),
+        login_method: &t.login_method,
+        groups: &i.groups,
+        claims: &i.oidc_fields,
+        amr: &i.amr,
+        ip: t.ip.map(|ip| ip.to_string()),
+        country: t.country,
+        outcome: t.outcome,
+        explanation: &t.evaluation.to_string(),
+    }))
 }
 
 /// The share `part` of `whole`, in whole percent rounded half up.
@@ -249,20 +281,22 @@ async fn all_users(
             "summary": summary,
         }));
     }
+    Ok(summary_text(&app.name, &summary))
+}
+
+/// The human form of a test of every user, in both modes.
+pub(crate) fn summary_text(app: &str, summary: &tester::Summary) -> String {
     if summary.total == 0 {
-        let mut text = format!(
-            "No user has signed in yet, so there is nobody to test `{}` against.\n",
-            app.name
-        );
+        let mut text =
+            format!("No user has signed in yet, so there is nobody to test `{app}` against.\n");
         text.push_str(&unreadable_text(&summary.unreadable));
-        return Ok(text);
+        return text;
     }
     let mut text = format!(
-        "{} of {} users ({}%) would be allowed to reach `{}`; {} ({}%) would be denied.\n\n",
+        "{} of {} users ({}%) would be allowed to reach `{app}`; {} ({}%) would be denied.\n\n",
         summary.allowed,
         summary.total,
         percent(summary.allowed, summary.total),
-        app.name,
         summary.denied,
         percent(summary.denied, summary.total),
     );
@@ -272,7 +306,7 @@ async fn all_users(
     }
     text.push_str(&table.render(0));
     text.push_str(&unreadable_text(&summary.unreadable));
-    Ok(text)
+    text
 }
 
 fn unreadable_text(unreadable: &[String]) -> String {

@@ -35,10 +35,16 @@ pub enum RemoteError {
     /// The messages of the envelope's `errors[]`.
     #[error("{0}")]
     Api(String),
+    /// The same, for an answer `404 Not Found`: what was asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
     #[error(
         "{url} answered HTTP {status} without the admin API's JSON envelope; is it the gateway's team URL?"
     )]
     NotTheApi { url: String, status: u16 },
+    /// The gateway's API lacks what the command needs; says what to do instead.
+    #[error("{0}")]
+    Unsupported(String),
     #[error("the admin API answered something unexpected: {0}")]
     Unexpected(String),
     #[error(
@@ -127,9 +133,15 @@ pub fn read_envelope(url: &Url, status: StatusCode, body: &[u8]) -> Result<Value
     let success = body.get("success").and_then(Value::as_bool);
     match success {
         Some(true) if status.is_success() => Ok(body.get("result").cloned().unwrap_or(Value::Null)),
-        Some(_) => Err(RemoteError::Api(
-            envelope_errors(&body).unwrap_or_else(|| format!("HTTP {}", status.as_u16())),
-        )),
+        Some(_) => {
+            let message =
+                envelope_errors(&body).unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+            Err(if status == StatusCode::NOT_FOUND {
+                RemoteError::NotFound(message)
+            } else {
+                RemoteError::Api(message)
+            })
+        }
         None => Err(not_the_api()),
     }
 }
@@ -369,6 +381,13 @@ mod tests {
         assert!(matches!(err, RemoteError::NotTheApi { status: 200, .. }));
         let err = read_envelope(&url, StatusCode::FORBIDDEN, b"{\"success\": false}").unwrap_err();
         assert_eq!(err.to_string(), "HTTP 403");
+        let missing = json!({"success": false, "errors": [{"code": 7003, "message": "no user x"}]});
+        let err =
+            read_envelope(&url, StatusCode::NOT_FOUND, missing.to_string().as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, RemoteError::NotFound(m) if m == "no user x"),
+            "{err}"
+        );
     }
 
     #[test]

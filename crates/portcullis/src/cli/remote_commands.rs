@@ -3,9 +3,10 @@
 //!
 //! The API speaks Cloudflare's object shapes (RFC 3339 times, `access_seat`, …); this module
 //! reads them into the forms the local commands print (unix seconds in JSON, dates for people).
-//! Commands the API does not offer fail with [`RemoteError::LocalOnly`].
+//! Commands the API does not offer fail with [`RemoteError::LocalOnly`]. The object commands
+//! (`idp`, `apps`, `policies`, `groups`) are in [`super::objects`].
 
-use portcullis_core::format_go_duration;
+use portcullis_core::{Outcome, format_go_duration};
 use portcullis_scim::Timestamp;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -15,10 +16,12 @@ use uuid::Uuid;
 
 use super::format::{Table, count, fields, json as to_json, when, when_or};
 use super::logs::{self, LogSource};
+use super::objects::{self, Kind};
+use super::policy::{self as local_policy, Shown, Tested};
 use super::remote::{Remote, RemoteError};
 use super::{
-    AdminCommand, ApiTokenCommand, AppCommand, CliError, KeysCommand, Output, PolicyCommand,
-    ScimCommand, SessionCommand, TokenCommand, UserCommand,
+    AdminCommand, ApiTokenCommand, AppCommand, CliError, IdpCommand, KeysCommand, ObjectAction,
+    Output, PolicyCommand, PolicyTestArgs, ScimCommand, SessionCommand, TokenCommand, UserCommand,
 };
 use crate::registry::RELOGIN_BLOCK_SECS;
 use crate::service_tokens::{Lifetime, ROTATION_GRACE};
@@ -39,24 +42,48 @@ pub async fn execute(
             TokenCommand::List => list_tokens(remote, now, output).await,
             TokenCommand::Refresh { token } => refresh_token(remote, token, now, output).await,
             TokenCommand::Rotate { token } => rotate_token(remote, token, now, output).await,
-            TokenCommand::Enable { .. } => Err(local_only("service-token enable")),
-            TokenCommand::Disable { .. } => Err(local_only("service-token disable")),
+            TokenCommand::Enable { token } => {
+                set_token_enabled(remote, token, true, now, output).await
+            }
+            TokenCommand::Disable { token } => {
+                set_token_enabled(remote, token, false, now, output).await
+            }
             TokenCommand::Delete { token } => delete_token(remote, token, output).await,
         },
         AdminCommand::Users(command) => match command {
             UserCommand::List => list_users(remote, output).await,
-            UserCommand::Show { .. } => Err(local_only("users show")),
+            UserCommand::Show { user } => show_user(remote, user, output).await,
             UserCommand::Revoke { user } => revoke_user(remote, user, now, output).await,
             UserCommand::Remove { user } => remove_user(remote, user, output).await,
         },
+        // The admin API has no operation that ends one session.
         AdminCommand::Sessions(SessionCommand::Revoke { .. }) => Err(local_only("sessions revoke")),
-        AdminCommand::Apps(AppCommand::List) => list_apps(remote, output).await,
         AdminCommand::Apps(AppCommand::RevokeTokens { app }) => {
             revoke_app_tokens(remote, app, now, output).await
         }
-        AdminCommand::Policy(PolicyCommand::Test(_)) => Err(local_only("policy test")),
-        AdminCommand::Scim(ScimCommand::RefreshSecret { .. }) => {
-            Err(local_only("scim refresh-secret"))
+        AdminCommand::Apps(command) => {
+            let action = command.object_action().unwrap_or(ObjectAction::List);
+            objects::run(remote, Kind::App, action, output).await
+        }
+        AdminCommand::Idp(IdpCommand::Test { idp }) => {
+            objects::test_login_method(remote, idp, output).await
+        }
+        AdminCommand::Idp(command) => {
+            let action = command.object_action().unwrap_or(ObjectAction::List);
+            objects::run(remote, Kind::LoginMethod, action, output).await
+        }
+        AdminCommand::Policy(PolicyCommand::Test(args)) => {
+            test_policies(remote, args, output).await
+        }
+        AdminCommand::Policy(command) => {
+            let action = command.object_action().unwrap_or(ObjectAction::List);
+            objects::run(remote, Kind::Policy, action, output).await
+        }
+        AdminCommand::Groups(command) => {
+            objects::run(remote, Kind::Group, command.object_action(), output).await
+        }
+        AdminCommand::Scim(ScimCommand::RefreshSecret { login_method }) => {
+            refresh_scim_secret(remote, login_method, output).await
         }
         AdminCommand::ApiToken(command) => Err(local_only(match command {
             ApiTokenCommand::Create { .. } => "api-token create",
@@ -299,6 +326,54 @@ pub async fn rotate_token(
     secret_text(&t, intro, output)
 }
 
+/// `service-token enable|disable <token>` through the API (`PUT service_tokens/<id>` with
+/// `enabled`). The answer is checked: a gateway whose API ignores `enabled` leaves the token
+/// as it was, and the command then says so instead of reporting a change.
+pub async fn set_token_enabled(
+    remote: &Remote,
+    token: &str,
+    enabled: bool,
+    now: i64,
+    output: Output,
+) -> Result<String, CliError> {
+    let found = find_token(remote, token, now).await?;
+    let id = found.id.to_string();
+    let changed: ApiToken = parse(
+        "service_tokens",
+        remote
+            .call(
+                Method::PUT,
+                &["service_tokens", &id],
+                Some(&json!({ "enabled": enabled })),
+            )
+            .await?,
+    )?;
+    let t = TokenView::from_api(changed, now)?;
+    if t.enabled != enabled {
+        return Err(RemoteError::Unsupported(format!(
+            "the gateway's admin API left service token `{}` {} (its PUT service_tokens/<id> does not change `enabled`); run `service-token {}` with --config",
+            t.name,
+            if t.enabled { "enabled" } else { "disabled" },
+            if enabled { "enable" } else { "disable" },
+        ))
+        .into());
+    }
+    if output == Output::Json {
+        return to_json(&t);
+    }
+    Ok(if enabled {
+        format!(
+            "Service token `{}` enabled: its secret is accepted again.\n",
+            t.name
+        )
+    } else {
+        format!(
+            "Service token `{}` disabled: its secrets are refused from now on.\n",
+            t.name
+        )
+    })
+}
+
 /// `service-token delete <token>` through the API.
 pub async fn delete_token(
     remote: &Remote,
@@ -438,6 +513,198 @@ pub async fn revoke_user(
     ))
 }
 
+/// How many recent failed logins `users show` lists, as it does with --config.
+const RECENT_FAILURES: u32 = 5;
+
+/// A session as `GET users/<id>/active_sessions` lists it (Cloudflare's shape; `nonce` is the
+/// session id).
+#[derive(Deserialize)]
+struct ApiSession {
+    metadata: ApiSessionMetadata,
+}
+
+#[derive(Deserialize)]
+struct ApiSessionMetadata {
+    nonce: String,
+    iat: i64,
+    expires: i64,
+}
+
+/// A refused login as `GET users/<id>/failed_logins` lists it.
+#[derive(Deserialize)]
+struct ApiFailure {
+    metadata: ApiFailureMetadata,
+}
+
+#[derive(Deserialize)]
+struct ApiFailureMetadata {
+    app_name: Option<String>,
+    ip_address: Option<String>,
+    reason: Option<String>,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    id: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+#[derive(Serialize)]
+struct FailureView {
+    created_at: i64,
+    app_name: Option<String>,
+    ip_address: Option<String>,
+    reason: Option<String>,
+}
+
+fn dash(value: Option<&str>) -> String {
+    value.filter(|v| !v.is_empty()).unwrap_or("-").to_owned()
+}
+
+/// The names in an identity document's `groups` (`[{id, name}]`).
+fn group_names(identity: &Value) -> Vec<String> {
+    identity["groups"]
+        .as_array()
+        .map(|groups| {
+            groups
+                .iter()
+                .filter_map(|g| g["name"].as_str().or_else(|| g["id"].as_str()))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The identity of a user's last sign-in (`GET users/<id>/last_seen_identity`), or `None` when
+/// they have never signed in.
+async fn last_identity(remote: &Remote, id: Uuid) -> Result<Option<Value>, CliError> {
+    match remote
+        .get(&["users", &id.to_string(), "last_seen_identity"], &[])
+        .await
+    {
+        Ok(identity) => Ok(Some(identity)),
+        Err(RemoteError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `users show <email|id>` through the API: the user, the identity of their last sign-in, their
+/// active sessions and their recent failed logins. (The API does not say whether signing in is
+/// blocked after a revocation, which --config shows.)
+pub async fn show_user(remote: &Remote, who: &str, output: Output) -> Result<String, CliError> {
+    let user = find_user(remote, who).await?;
+    let id = user.id.to_string();
+    let sessions: Vec<ApiSession> = parse(
+        "active_sessions",
+        remote.get(&["users", &id, "active_sessions"], &[]).await?,
+    )?;
+    let sessions: Vec<SessionView> = sessions
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.metadata.nonce,
+            created_at: s.metadata.iat,
+            expires_at: s.metadata.expires,
+        })
+        .collect();
+    let failures: Vec<ApiFailure> = parse(
+        "failed_logins",
+        remote
+            .get(
+                &["users", &id, "failed_logins"],
+                &[("limit", RECENT_FAILURES.to_string())],
+            )
+            .await?,
+    )?;
+    let failures = failures
+        .into_iter()
+        .map(|f| {
+            Ok(FailureView {
+                created_at: unix("failed_logins.created_at", &f.metadata.created_at)?,
+                app_name: f.metadata.app_name,
+                ip_address: f.metadata.ip_address,
+                reason: f.metadata.reason,
+            })
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let identity = last_identity(remote, user.id).await?;
+    if output == Output::Json {
+        return to_json(&json!({
+            "user": user,
+            "last_identity": identity,
+            "active_sessions": sessions,
+            "recent_failed_logins": failures,
+        }));
+    }
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let mut pairs = vec![
+        ("Email", user.email.clone()),
+        ("ID", user.id.to_string()),
+        ("Name", dash(user.name.as_deref())),
+        ("Seat", yes_no(user.seat)),
+        ("Created", when(user.created_at)),
+        ("Last login", when_or(user.last_login_at, "never")),
+    ];
+    if let Some(identity) = &identity {
+        pairs.push(("Last IP", dash(identity["ip"].as_str())));
+        let groups = group_names(identity);
+        if !groups.is_empty() {
+            pairs.push(("Groups", groups.join(", ")));
+        }
+        let amr = strings(&identity["amr"]);
+        if !amr.is_empty() {
+            pairs.push(("Auth methods", amr.join(", ")));
+        }
+    }
+    let mut text = fields(&pairs);
+    if sessions.is_empty() {
+        text.push_str("\nNo active sessions.\n");
+    } else {
+        let mut table = Table::new(&["SESSION", "STARTED", "EXPIRES"]);
+        for s in &sessions {
+            table.row(vec![s.id.clone(), when(s.created_at), when(s.expires_at)]);
+        }
+        text.push_str(&format!(
+            "\nActive sessions ({}):\n{}",
+            sessions.len(),
+            table.render(2)
+        ));
+    }
+    if failures.is_empty() {
+        text.push_str("\nNo recent failed logins.\n");
+    } else {
+        let mut table = Table::new(&["WHEN", "APPLICATION", "IP", "REASON"]);
+        for f in &failures {
+            table.row(vec![
+                when(f.created_at),
+                dash(f.app_name.as_deref()),
+                dash(f.ip_address.as_deref()),
+                dash(f.reason.as_deref()),
+            ]);
+        }
+        text.push_str(&format!(
+            "\nRecent failed logins ({}):\n{}",
+            failures.len(),
+            table.render(2)
+        ));
+    }
+    Ok(text)
+}
+
 /// `users remove <email|id>` through the API (`PATCH seats`, which also ends the sessions).
 pub async fn remove_user(remote: &Remote, who: &str, output: Output) -> Result<String, CliError> {
     let user = find_user(remote, who).await?;
@@ -550,6 +817,293 @@ pub async fn revoke_app_tokens(
     ))
 }
 
+// Policy tests.
+
+/// The fields of a policy object (what `POST policy-tests` accepts inline).
+const POLICY_FIELDS: [&str; 6] = [
+    "name",
+    "decision",
+    "include",
+    "exclude",
+    "require",
+    "session_duration",
+];
+
+/// An application's policies as `POST policy-tests` takes them, in precedence order: a policy
+/// written out (it has a `decision`) with only a policy's fields, a reference to a reusable
+/// policy as `{id}`.
+pub fn policies_to_test(app: &Value) -> Result<Vec<Value>, CliError> {
+    let listed = app
+        .get("policies")
+        .and_then(Value::as_array)
+        .ok_or_else(|| unexpected("apps", "an application without `policies`"))?;
+    let mut ordered: Vec<(u64, &Value)> = listed
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let precedence = p.get("precedence").and_then(Value::as_u64);
+            (precedence.unwrap_or(i as u64 + 1), p)
+        })
+        .collect();
+    ordered.sort_by_key(|(precedence, _)| *precedence);
+    ordered
+        .into_iter()
+        .map(|(_, p)| match (p.get("decision"), p.get("id")) {
+            (Some(_), _) => Ok(Value::Object(
+                POLICY_FIELDS
+                    .iter()
+                    .filter_map(|f| Some(((*f).to_owned(), p.get(*f)?.clone())))
+                    .collect(),
+            )),
+            (None, Some(id)) => Ok(json!({ "id": id })),
+            (None, None) => Err(unexpected(
+                "apps",
+                "a policy with neither a decision nor an id",
+            )),
+        })
+        .collect()
+}
+
+/// The decision of a policy test's entry for a user: `outcome` is the decision, or an object
+/// that holds it as `outcome` or `decision`.
+fn entry_outcome(entry: &Value) -> Result<Outcome, CliError> {
+    let outcome = &entry["outcome"];
+    let text = outcome
+        .as_str()
+        .or_else(|| outcome["outcome"].as_str())
+        .or_else(|| outcome["decision"].as_str())
+        .ok_or_else(|| unexpected("policy-tests", "a user's entry without an outcome"))?;
+    [
+        Outcome::Allow,
+        Outcome::Deny,
+        Outcome::Bypass,
+        Outcome::ServiceAuth,
+        Outcome::NeedsIdentity,
+        Outcome::DefaultDeny,
+    ]
+    .into_iter()
+    .find(|o| o.as_str() == text)
+    .ok_or_else(|| unexpected("policy-tests", format!("unknown outcome `{text}`")))
+}
+
+/// The explanation of a policy test's entry for a user, as lines of text, when the gateway
+/// gives one (`explanation`, beside `outcome` or inside it).
+fn entry_explanation(entry: &Value) -> Option<String> {
+    let text = entry["explanation"]
+        .as_str()
+        .or_else(|| entry["outcome"]["explanation"].as_str())?;
+    let mut text = text.to_owned();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Some(text)
+}
+
+/// The user entries of a policy test run by the gateway on the application `app`'s policies.
+async fn run_policy_test(remote: &Remote, app: &Value) -> Result<(Value, Vec<Value>), CliError> {
+    let policies = policies_to_test(app)?;
+    let summary = remote
+        .call(
+            Method::POST,
+            &["policy-tests"],
+            Some(&json!({ "policies": policies })),
+        )
+        .await?;
+    let id = summary["id"]
+        .as_str()
+        .ok_or_else(|| unexpected("policy-tests", "no id"))?
+        .to_owned();
+    let users = match remote.get(&["policy-tests", &id, "users"], &[]).await? {
+        Value::Array(users) => users,
+        _ => return Err(unexpected("policy-tests", "the users are not a list")),
+    };
+    Ok((summary, users))
+}
+
+/// `policy test <app> (<email> | --all-users)` through the API (`POST policy-tests`): the
+/// gateway tests every user who has signed in, with their last sign-in, as the tester does
+/// with --config. An identity described with attribute flags can only be tested with
+/// --config, since the API tests known users only.
+pub async fn test_policies(
+    remote: &Remote,
+    args: &PolicyTestArgs,
+    output: Output,
+) -> Result<String, CliError> {
+    if args.describes_identity() {
+        return Err(local_only(
+            "policy test with --group, --claim, --amr, --ip or --country",
+        ));
+    }
+    let app = objects::find(remote, Kind::App, &args.app).await?;
+    let app_name = app["name"].as_str().unwrap_or(&args.app).to_owned();
+    let (summary, entries) = run_policy_test(remote, &app).await?;
+    let Some(email) = &args.email else {
+        return all_users_text(&app_name, &summary, &entries, output);
+    };
+    let entry = entries
+        .iter()
+        .find(|e| {
+            e["email"]
+                .as_str()
+                .is_some_and(|m| m.eq_ignore_ascii_case(email.as_str()))
+        })
+        .ok_or_else(|| {
+            CliError::Api(format!(
+                "{email} has not signed in, so the gateway cannot test their last sign-in; \
+                 to test an identity described with --group, --claim, … use --config"
+            ))
+        })?;
+    let outcome = entry_outcome(entry)?;
+    let user = find_user(remote, email.as_str()).await?;
+    let identity = last_identity(remote, user.id)
+        .await?
+        .ok_or_else(|| unexpected("last_seen_identity", "a tested user without one"))?;
+    let idp_id = identity["idp"]["id"].as_str().unwrap_or_default();
+    let login_method = match objects::find(remote, Kind::LoginMethod, idp_id).await {
+        Ok(found) => found["name"].as_str().unwrap_or(idp_id).to_owned(),
+        Err(CliError::UnknownObject { .. }) => idp_id.to_owned(),
+        Err(e) => return Err(e),
+    };
+    // The tester takes the country of the user's latest allowed login from the log.
+    let latest = remote
+        .get(
+            &["logs", "access_requests"],
+            &[
+                ("email", email.as_str().to_owned()),
+                ("allowed", "true".to_owned()),
+                ("limit", "1".to_owned()),
+            ],
+        )
+        .await?;
+    let country = latest[0]["country"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    let signed_in_at = identity["iat"]
+        .as_i64()
+        .ok_or_else(|| unexpected("last_seen_identity", "no iat"))?;
+    let ip = identity["ip"]
+        .as_str()
+        .filter(|ip| !ip.is_empty())
+        .map(str::to_owned);
+    let explanation = entry_explanation(entry);
+    if output == Output::Json {
+        return to_json(&json!({
+            "application": app_name,
+            "source": "last_sign_in",
+            "signed_in_at": signed_in_at,
+            "identity": identity,
+            "login_method": login_method,
+            "ip": ip,
+            "country": country,
+            "outcome": outcome,
+            "allowed": outcome.allowed(),
+            "explanation": explanation,
+        }));
+    }
+    let claims = identity["oidc_fields"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    Ok(local_policy::single_text(&Shown {
+        application: &app_name,
+        tested: &Tested::LastSignIn { signed_in_at },
+        email: identity["email"].as_str().unwrap_or(email.as_str()),
+        login_method: &login_method,
+        groups: &group_names(&identity),
+        claims: &claims,
+        amr: &strings(&identity["amr"]),
+        ip,
+        country: country.as_deref(),
+        outcome,
+        explanation: explanation.as_deref().unwrap_or(
+            "(this gateway's policy test does not explain the decision; \
+             `portcullis policy test` with --config does)\n",
+        ),
+    }))
+}
+
+/// `policy test <app> --all-users` from the gateway's counts and entries.
+fn all_users_text(
+    app: &str,
+    summary: &Value,
+    entries: &[Value],
+    output: Output,
+) -> Result<String, CliError> {
+    let mut users = Vec::with_capacity(entries.len());
+    for entry in entries {
+        users.push(crate::tester::UserOutcome {
+            email: entry["email"].as_str().unwrap_or_default().to_owned(),
+            outcome: entry_outcome(entry)?,
+        });
+    }
+    let allowed = users.iter().filter(|u| u.outcome.allowed()).count();
+    let errored = summary["users_errored"].as_u64().unwrap_or(0);
+    let tested = crate::tester::Summary {
+        total: users.len(),
+        allowed,
+        denied: users.len() - allowed,
+        // The API counts the users it could not test but does not name them.
+        unreadable: Vec::new(),
+        users,
+    };
+    if output == Output::Json {
+        return to_json(&json!({
+            "application": app,
+            "summary": tested,
+            "not_tested": errored,
+        }));
+    }
+    let mut text = local_policy::summary_text(app, &tested);
+    if errored > 0 {
+        text.push_str(&format!(
+            "\nNot tested: {} (their last sign-in was stored by another version).\n",
+            count(errored, "user")
+        ));
+    }
+    Ok(text)
+}
+
+// SCIM.
+
+/// `scim refresh-secret <login method>` through the API.
+pub async fn refresh_scim_secret(
+    remote: &Remote,
+    wanted: &str,
+    output: Output,
+) -> Result<String, CliError> {
+    let found = objects::find(remote, Kind::LoginMethod, wanted).await?;
+    let id = found["id"]
+        .as_str()
+        .ok_or_else(|| unexpected("identity_providers", "no id"))?;
+    let name = found["name"].as_str().unwrap_or(id);
+    let answer = remote
+        .call(
+            Method::POST,
+            &["identity_providers", id, "refresh_scim_secret"],
+            None,
+        )
+        .await?;
+    let scim = &answer["scim_config"];
+    let secret = scim["secret"]
+        .as_str()
+        .ok_or_else(|| unexpected("refresh_scim_secret", "no scim_config.secret"))?;
+    let base_url = scim["scim_base_url"].as_str().unwrap_or("-");
+    Ok(match output {
+        Output::Json => to_json(&json!({
+            "login_method": name,
+            "id": id,
+            "scim_base_url": base_url,
+            "secret": secret,
+        }))?,
+        Output::Human => format!(
+            "New SCIM secret for `{name}` (shown only this once; the old one no longer works):\n\n  \
+             SCIM endpoint: {base_url}\n  SCIM secret:   {secret}\n\n\
+             Enter both in the identity provider's provisioning settings.\n"
+        ),
+    })
+}
+
 // Keys.
 
 /// The current kid and the algorithm of each published key, from the public certs.
@@ -646,6 +1200,51 @@ mod tests {
             err,
             "`policy test` is not available through the admin API; run it with --config on a machine that has the configuration"
         );
+    }
+
+    #[test]
+    fn an_apps_policies_are_sent_for_testing_in_precedence_order() {
+        let app = json!({"name": "wiki", "policies": [
+            {"id": "staff", "precedence": 2},
+            {"name": "no contractors", "decision": "deny", "precedence": 1,
+             "include": [{"group": {"id": "contractors"}}], "id": "ignored", "read_only": true},
+            {"id": "p3", "name": "bypass health", "decision": "bypass", "precedence": 3,
+             "include": [{"everyone": {}}], "session_duration": "1h", "reusable": true},
+        ]});
+        assert_eq!(
+            policies_to_test(&app).unwrap(),
+            vec![
+                json!({"name": "no contractors", "decision": "deny",
+                       "include": [{"group": {"id": "contractors"}}]}),
+                json!({"id": "staff"}),
+                json!({"name": "bypass health", "decision": "bypass",
+                       "include": [{"everyone": {}}], "session_duration": "1h"}),
+            ]
+        );
+        assert!(policies_to_test(&json!({"policies": [{"precedence": 1}]})).is_err());
+        assert!(policies_to_test(&json!({"name": "x"})).is_err());
+    }
+
+    #[test]
+    fn a_tested_users_entry_gives_the_decision_and_any_explanation() {
+        let plain = json!({"email": "a@example.com", "status": "approved", "outcome": "allow"});
+        assert_eq!(entry_outcome(&plain).unwrap(), Outcome::Allow);
+        assert_eq!(entry_explanation(&plain), None);
+        let explained = json!({"email": "a@example.com", "outcome": {
+            "outcome": "default_deny", "explanation": "access denied: no policy matched"}});
+        assert_eq!(entry_outcome(&explained).unwrap(), Outcome::DefaultDeny);
+        assert_eq!(
+            entry_explanation(&explained).as_deref(),
+            Some("access denied: no policy matched\n")
+        );
+        let beside = json!({"outcome": "service_auth", "explanation": "line 1\nline 2\n"});
+        assert_eq!(entry_outcome(&beside).unwrap(), Outcome::ServiceAuth);
+        assert_eq!(
+            entry_explanation(&beside).as_deref(),
+            Some("line 1\nline 2\n")
+        );
+        assert!(entry_outcome(&json!({"outcome": "maybe"})).is_err());
+        assert!(entry_outcome(&json!({})).is_err());
     }
 
     #[test]
