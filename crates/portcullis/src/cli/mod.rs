@@ -130,6 +130,18 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses a command line (`args` starts with the program's name) without exiting on an
+    /// error, for callers that do not have clap's `Parser` trait at hand (tests).
+    pub fn from_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::try_parse_from(args)
+    }
+}
+
 /// Where the configuration file is.
 #[derive(Args, Debug, Clone)]
 pub struct ConfigPath {

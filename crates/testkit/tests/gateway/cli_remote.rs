@@ -4,9 +4,13 @@
 use std::time::Duration;
 
 use portcullis::cli::logs::{self, LogSource, LogsCommand};
+use portcullis::cli::objects::{self, Kind};
 use portcullis::cli::remote::Remote;
 use portcullis::cli::remote_commands as remote;
-use portcullis::cli::{AdminCommand, CliError, Output, SessionCommand};
+use portcullis::cli::{
+    AdminCommand, Cli, CliError, Confirm, ObjectAction, Output, PolicyCommand, PolicyTestArgs,
+    SessionCommand,
+};
 use portcullis::service_tokens::Lifetime;
 use portcullis_testkit::{APP, Options, TEAM, TestGateway};
 use serde_json::Value;
@@ -259,4 +263,360 @@ async fn apps_and_keys_through_the_admin_api() {
     assert_ne!(rotated["kid"], before.as_str());
     assert_eq!(rotated["kid"], gw.gateway().keys.load().current().kid());
     assert_eq!(rotated["alg"], "RS256");
+}
+
+/// `policy test <words…>` as typed.
+fn policy_args(words: &[&str]) -> PolicyTestArgs {
+    let cli = Cli::from_args(
+        ["portcullis", "policy", "test"]
+            .into_iter()
+            .chain(words.iter().copied()),
+    )
+    .unwrap();
+    match cli.command.admin() {
+        Some((_, AdminCommand::Policy(PolicyCommand::Test(args)))) => args,
+        other => panic!("not a policy test: {other:?}"),
+    }
+}
+
+/// Polls `users show --json` until the user's refused login is in the log (decisions are
+/// logged in the background), up to two seconds.
+async fn shown_with_a_failure(r: &Remote, email: &str) -> Value {
+    let mut shown = Value::Null;
+    for _ in 0..40 {
+        shown = json(&remote::show_user(r, email, Output::Json).await.unwrap());
+        if shown["recent_failed_logins"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shown
+}
+
+#[tokio::test]
+async fn users_are_shown_with_their_sessions_and_refused_logins() {
+    let gw = gateway().await;
+    let r = connect(&gw, ADMIN_TOKEN);
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200);
+    gw.idp.set_auto_login(Some("bob")).unwrap();
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 403);
+
+    let store = &gw.gateway().store;
+    let alice = store
+        .find_user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let now = gw.gateway().clock.now();
+    let sessions = store.list_user_sessions(alice.id, now).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+
+    let text = remote::show_user(&r, "Alice@Example.com", Output::Human)
+        .await
+        .unwrap();
+    for expected in [
+        "Email         alice@example.com\n".to_owned(),
+        format!("ID            {}\n", alice.id),
+        "Name          Alice Example\n".to_owned(),
+        "Seat          yes\n".to_owned(),
+        "Last IP       127.0.0.1\n".to_owned(),
+        "Groups        staff, admins\n".to_owned(),
+        "\nActive sessions (1):\n  SESSION".to_owned(),
+        format!("\n  {}  ", sessions[0].id),
+        "\nNo recent failed logins.\n".to_owned(),
+    ] {
+        assert!(text.contains(&expected), "no {expected:?} in\n{text}");
+    }
+    // By id too; JSON has the session's id and times.
+    let shown = json(
+        &remote::show_user(&r, &alice.id.to_string(), Output::Json)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(shown["user"]["email"], "alice@example.com");
+    assert_eq!(shown["active_sessions"][0]["id"], sessions[0].id.as_str());
+    assert_eq!(
+        shown["active_sessions"][0]["expires_at"],
+        sessions[0].expires_at
+    );
+    assert_eq!(shown["last_identity"]["email"], "alice@example.com");
+
+    let bob = shown_with_a_failure(&r, "bob@example.org").await;
+    let failure = &bob["recent_failed_logins"][0];
+    assert_eq!(failure["app_name"], "whoami", "{bob}");
+    assert!(
+        failure["reason"].as_str().unwrap().contains("staff"),
+        "{bob}"
+    );
+    let text = remote::show_user(&r, "bob@example.org", Output::Human)
+        .await
+        .unwrap();
+    assert!(
+        text.contains("\nRecent failed logins (1):\n  WHEN"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  whoami       127.0.0.1  access denied: no policy matched\n"),
+        "{text}"
+    );
+
+    let err = remote::show_user(&r, "nobody@example.com", Output::Human)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "no user `nobody@example.com`; `portcullis users list` shows them"
+    );
+}
+
+#[tokio::test]
+async fn policy_tests_run_on_the_gateway_with_each_users_last_sign_in() {
+    let gw = gateway().await;
+    let r = connect(&gw, ADMIN_TOKEN);
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 200);
+    gw.idp.set_auto_login(Some("bob")).unwrap();
+    assert_eq!(gw.login(&gw.browser(), "/").await.status(), 403);
+
+    let text = remote::test_policies(
+        &r,
+        &policy_args(&["WHOAMI", "alice@example.com"]),
+        Output::Human,
+    )
+    .await
+    .unwrap();
+    for expected in [
+        "Application   whoami\n",
+        "Identity      alice@example.com (last sign-in, ",
+        "Login method  Test IdP\n",
+        "Groups        staff, admins\n",
+        "Claims        employee_id=E1001\n              roles=[\"admin\",\"dev\"]\n",
+        "IP            127.0.0.1\n",
+        "Decision      allowed\n",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+    let as_json = json(
+        &remote::test_policies(
+            &r,
+            &policy_args(&["whoami", "bob@example.org"]),
+            Output::Json,
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(as_json["outcome"], "default_deny");
+    assert_eq!(as_json["allowed"], false);
+    assert_eq!(as_json["source"], "last_sign_in");
+    assert_eq!(as_json["identity"]["email"], "bob@example.org");
+
+    let all = remote::test_policies(&r, &policy_args(&["whoami", "--all-users"]), Output::Human)
+        .await
+        .unwrap();
+    assert_eq!(
+        all,
+        "1 of 2 users (50%) would be allowed to reach `whoami`; 1 (50%) would be denied.\n\
+         \n\
+         EMAIL              DECISION\n\
+         alice@example.com  allowed\n\
+         bob@example.org    denied (no policy matched)\n"
+    );
+
+    let err = remote::test_policies(
+        &r,
+        &policy_args(&["whoami", "eve@example.com"]),
+        Output::Human,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("eve@example.com has not signed in"),
+        "{err}"
+    );
+    let err = remote::test_policies(
+        &r,
+        &policy_args(&["whoami", "eve@example.com", "--group", "staff"]),
+        Output::Human,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("`policy test with --group, --claim, --amr, --ip or --country` is not available through the admin API"),
+        "{err}"
+    );
+    let err = remote::test_policies(&r, &policy_args(&["nope", "--all-users"]), Output::Human)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "no application `nope`; `portcullis apps list` shows them"
+    );
+}
+
+#[tokio::test]
+async fn service_tokens_cannot_yet_be_disabled_through_the_admin_api() {
+    let gw = gateway().await;
+    let r = connect(&gw, ADMIN_TOKEN);
+    let (client_id, secret, _) = gw.service_token("ci").await;
+    let now = gw.gateway().clock.now();
+    let err = remote::set_token_enabled(&r, "ci", false, now, Output::Human)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "the gateway's admin API left service token `ci` enabled (its PUT service_tokens/<id> does not change `enabled`); run `service-token disable` with --config"
+    );
+    let stored = gw.gateway().store.list_service_tokens().await.unwrap();
+    assert!(stored[0].enabled, "the command did not claim a change");
+    assert_eq!(stored[0].client_id, client_id);
+    assert_eq!(secret.len(), 64);
+}
+
+#[tokio::test]
+async fn a_scim_secret_is_refreshed_through_the_admin_api() {
+    const OLD: &str = "scim-secret-before-0123456789";
+    let gw = TestGateway::start(Options {
+        server_extra: format!("admin_token = \"{ADMIN_TOKEN}\""),
+        scim: Some(format!("enabled = true, secret = \"{OLD}\"")),
+        ..Options::default()
+    })
+    .await;
+    let r = connect(&gw, ADMIN_TOKEN);
+    let idp = gw.gateway().snapshot.load().login_methods[0].id.0;
+    let users = |secret: String| {
+        let request = gw
+            .raw_client()
+            .get(gw.url(TEAM, &format!("/scim/{idp}/v2/Users")))
+            .bearer_auth(secret);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(users(OLD.into()).await, 200);
+    let answer = json(
+        &remote::refresh_scim_secret(&r, "test idp", Output::Json)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(answer["login_method"], "Test IdP");
+    assert_eq!(answer["id"], idp.to_string());
+    assert!(
+        answer["scim_base_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/scim/{idp}/v2"))
+    );
+    let new = answer["secret"].as_str().unwrap().to_owned();
+    assert_eq!(users(new).await, 200);
+    assert_eq!(users(OLD.into()).await, 401);
+}
+
+#[tokio::test]
+async fn configured_objects_are_listed_shown_and_refused_changes() {
+    let gw = TestGateway::start(Options {
+        server_extra: format!("admin_token = \"{ADMIN_TOKEN}\""),
+        policies: r#"[{ id = "staff-only", precedence = 1 }, { name = "ops", decision = "allow", precedence = 2, include = [{ group = { id = "ops" } }] }]"#.into(),
+        top_extra: r#"
+[[policies]]
+id = "staff-only"
+name = "staff only"
+decision = "allow"
+include = [{ email_domain = { domain = "example.com" } }]
+
+[[rule_groups]]
+id = "ops"
+name = "Operations"
+include = [{ email = { email = "ops@example.com" } }]
+exclude = [{ geo = { country_code = "AQ" } }]
+"#
+        .into(),
+        ..Options::default()
+    })
+    .await;
+    let r = connect(&gw, ADMIN_TOKEN);
+    let run = |kind, action| objects::run(&r, kind, action, Output::Human);
+
+    let idps = run(Kind::LoginMethod, ObjectAction::List).await.unwrap();
+    let idp = gw.gateway().snapshot.load().login_methods[0].id.0;
+    assert_eq!(
+        idps,
+        format!(
+            "NAME      TYPE  SCIM  SOURCE              ID\nTest IdP  oidc  off   configuration file  {idp}\n"
+        )
+    );
+    let shown = run(Kind::LoginMethod, ObjectAction::Show("test idp"))
+        .await
+        .unwrap();
+    assert!(
+        shown.contains("Discovery URL  http://127.0.0.1:"),
+        "{shown}"
+    );
+    assert!(shown.contains("PKCE           yes\n"), "{shown}");
+    assert!(!shown.contains(gw.idp.client_secret()), "{shown}");
+
+    let app = run(Kind::App, ObjectAction::Show("whoami")).await.unwrap();
+    for expected in [
+        format!("Domain         {APP}\n"),
+        "Login methods  all\n".to_owned(),
+        "Policies       1. staff only (allow)\n               2. ops (allow)\n".to_owned(),
+        "Source         configuration file\n".to_owned(),
+    ] {
+        assert!(app.contains(&expected), "no {expected:?} in\n{app}");
+    }
+    let policies = run(Kind::Policy, ObjectAction::List).await.unwrap();
+    assert_eq!(
+        policies,
+        "NAME        DECISION  APPS  SOURCE              ID\n\
+         staff only  allow     1     configuration file  staff-only\n"
+    );
+    let group = run(Kind::Group, ObjectAction::Show("operations"))
+        .await
+        .unwrap();
+    assert_eq!(
+        group,
+        "Name     Operations\n\
+         ID       ops\n\
+         Include  email ops@example.com\n\
+         Exclude  geo AQ\n\
+         Source   configuration file\n"
+    );
+    let listed = json(
+        &objects::run(&r, Kind::Group, ObjectAction::List, Output::Json)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(listed[0]["id"], "ops");
+    assert_eq!(listed[0]["read_only"], true);
+
+    // The gateway refuses to change what the configuration file declares.
+    let yes = Confirm { yes: true };
+    let err = run(Kind::App, ObjectAction::Delete("whoami", &yes))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("declared in the configuration file"), "{err}");
+    assert_eq!(gw.gateway().snapshot.load().apps.iter().count(), 1);
+
+    let test = objects::test_login_method(&r, "Test IdP", Output::Human)
+        .await
+        .unwrap();
+    assert!(
+        test.starts_with("Open this URL in a browser within 10 minutes to sign in with `Test IdP`"),
+        "{test}"
+    );
+    let url = test.lines().find_map(|l| l.strip_prefix("  ")).unwrap();
+    assert!(url.starts_with(&gw.url(TEAM, "/")), "{url}");
+    let err = objects::test_login_method(&r, "nope", Output::Human)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "no login method `nope`; `portcullis idp list` shows them"
+    );
 }
