@@ -583,8 +583,8 @@ fn list_text(kind: Kind, all: &[Value]) -> String {
     table.render(0)
 }
 
-/// An application's policies, in order: inline ones by name and decision, references to
-/// reusable ones by id.
+/// An application's policies, in order: by name and decision, and for a reusable one its id
+/// (a bare reference, by its id only).
 fn app_policies_text(app: &Value) -> String {
     let mut policies: Vec<&Value> = app
         .get("policies")
@@ -595,19 +595,21 @@ fn app_policies_text(app: &Value) -> String {
     if policies.is_empty() {
         return "none (every request is denied)".into();
     }
+    let line = |i: usize, p: &Value| {
+        let id = text_field(p, "id").unwrap_or("?");
+        let reusable = p.get("reusable") == Some(&Value::Bool(true));
+        match (text_field(p, "name"), text_field(p, "decision")) {
+            (Some(name), Some(decision)) if reusable => {
+                format!("{i}. {name} ({decision}; reusable policy {id})")
+            }
+            (Some(name), Some(decision)) => format!("{i}. {name} ({decision})"),
+            _ => format!("{i}. reusable policy {id}"),
+        }
+    };
     policies
         .iter()
         .enumerate()
-        .map(
-            |(i, p)| match (text_field(p, "name"), text_field(p, "decision")) {
-                (Some(name), Some(decision)) => format!("{}. {name} ({decision})", i + 1),
-                _ => format!(
-                    "{}. reusable policy {}",
-                    i + 1,
-                    text_field(p, "id").unwrap_or("?")
-                ),
-            },
-        )
+        .map(|(i, p)| line(i + 1, p))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -972,13 +974,16 @@ user_deprovision = true
             "policies": [
                 {"id": "staff", "precedence": 2},
                 {"name": "no contractors", "decision": "deny", "precedence": 1, "include": []},
+                {"id": "eng", "name": "engineers", "decision": "allow", "precedence": 3,
+                 "reusable": true},
             ],
         });
         let text = show_text(Kind::App, &app, &[idp]);
         assert!(text.contains("Login methods  Okta, i9\n"), "{text}");
         assert!(
             text.contains(
-                "Policies       1. no contractors (deny)\n               2. reusable policy staff\n"
+                "Policies       1. no contractors (deny)\n               2. reusable policy staff\n               \
+                 3. engineers (allow; reusable policy eng)\n"
             ),
             "{text}"
         );

@@ -829,9 +829,9 @@ const POLICY_FIELDS: [&str; 6] = [
     "session_duration",
 ];
 
-/// An application's policies as `POST policy-tests` takes them, in precedence order: a policy
-/// written out (it has a `decision`) with only a policy's fields, a reference to a reusable
-/// policy as `{id}`.
+/// An application's policies as `POST policy-tests` takes them, in precedence order: a reusable
+/// policy (`reusable: true`, or only an id) as the reference `{id}`, a policy written out in the
+/// application with only a policy's fields.
 pub fn policies_to_test(app: &Value) -> Result<Vec<Value>, CliError> {
     let listed = app
         .get("policies")
@@ -849,6 +849,9 @@ pub fn policies_to_test(app: &Value) -> Result<Vec<Value>, CliError> {
     ordered
         .into_iter()
         .map(|(_, p)| match (p.get("decision"), p.get("id")) {
+            (_, Some(id)) if p.get("reusable") == Some(&Value::Bool(true)) => {
+                Ok(json!({ "id": id }))
+            }
             (Some(_), _) => Ok(Value::Object(
                 POLICY_FIELDS
                     .iter()
@@ -936,6 +939,11 @@ pub async fn test_policies(
     }
     let app = objects::find(remote, Kind::App, &args.app).await?;
     let app_name = app["name"].as_str().unwrap_or(&args.app).to_owned();
+    if app["policies"].as_array().is_some_and(Vec::is_empty) {
+        return Err(CliError::Api(format!(
+            "application `{app_name}` has no policies, so it denies every request"
+        )));
+    }
     let (summary, entries) = run_policy_test(remote, &app).await?;
     let Some(email) = &args.email else {
         return all_users_text(&app_name, &summary, &entries, output);
@@ -1209,7 +1217,9 @@ mod tests {
             {"name": "no contractors", "decision": "deny", "precedence": 1,
              "include": [{"group": {"id": "contractors"}}], "id": "ignored", "read_only": true},
             {"id": "p3", "name": "bypass health", "decision": "bypass", "precedence": 3,
-             "include": [{"everyone": {}}], "session_duration": "1h", "reusable": true},
+             "include": [{"everyone": {}}], "session_duration": "1h", "reusable": false},
+            {"id": "eng", "name": "engineers", "decision": "allow", "precedence": 4,
+             "include": [{"everyone": {}}], "reusable": true, "app_count": 2},
         ]});
         assert_eq!(
             policies_to_test(&app).unwrap(),
@@ -1219,6 +1229,7 @@ mod tests {
                 json!({"id": "staff"}),
                 json!({"name": "bypass health", "decision": "bypass",
                        "include": [{"everyone": {}}], "session_duration": "1h"}),
+                json!({"id": "eng"}),
             ]
         );
         assert!(policies_to_test(&json!({"policies": [{"precedence": 1}]})).is_err());
