@@ -434,6 +434,15 @@ pub struct AppRouter<T> {
 }
 
 impl<T> AppRouter<T> {
+    /// A router with no applications: every request is unrouted.
+    pub fn empty() -> Self {
+        Self {
+            entries: Vec::new(),
+            exact: HashMap::new(),
+            wildcard: Vec::new(),
+        }
+    }
+
     /// Builds the router from `(domain, application)` pairs, typically every domain of every
     /// configured application.
     ///

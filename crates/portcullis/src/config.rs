@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-mod access;
+pub(crate) mod access;
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use portcullis_core::{
 use portcullis_jose::Algorithm;
 use portcullis_oidc::{ProviderConfig, TokenAuthMethod};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 use uuid::Uuid;
 
@@ -125,7 +125,7 @@ pub struct RawTls {
     pub listen: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawIdentityProvider {
     pub id: Option<String>,
@@ -139,7 +139,7 @@ pub struct RawIdentityProvider {
 
 /// `scim_config = { enabled, secret, user_deprovision, seat_deprovision,
 /// identity_update_behavior }`, Cloudflare's field names.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScimConfig {
     #[serde(default)]
@@ -157,7 +157,7 @@ pub struct RawScimConfig {
     pub identity_update_behavior: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOidcConfig {
     pub client_id: String,
@@ -177,7 +177,7 @@ pub struct RawOidcConfig {
     pub token_endpoint_auth_method: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApplication {
     pub name: String,
@@ -234,6 +234,33 @@ pub struct Config {
     pub admin_policies: Vec<portcullis_core::Policy>,
     /// The reusable `[[policies]]`, by id.
     pub policies: Vec<(String, Policy)>,
+    /// The file's identity providers, applications, policies, rule groups and lists as
+    /// declared (after environment overrides), for recording in the store.
+    pub declarations: Declarations,
+}
+
+/// Only counts: the declarations hold the client and SCIM secrets in clear.
+impl std::fmt::Debug for Declarations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Declarations")
+            .field("identity_providers", &self.identity_providers.len())
+            .field("applications", &self.applications.len())
+            .field("policies", &self.policies.len())
+            .field("rule_groups", &self.rule_groups.len())
+            .field("lists", &self.lists.len())
+            .finish()
+    }
+}
+
+/// Configuration objects as declared, in the configuration file's shape (which is the admin
+/// API's): the store keeps these, and the gateway's snapshot is validated from them.
+#[derive(Default, Clone)]
+pub struct Declarations {
+    pub identity_providers: Vec<serde_json::Value>,
+    pub applications: Vec<serde_json::Value>,
+    pub policies: Vec<serde_json::Value>,
+    pub rule_groups: Vec<RuleGroup>,
+    pub lists: Vec<List>,
 }
 
 pub use access::{
@@ -548,6 +575,22 @@ fn http_url(key: &str, value: &str) -> Result<Url, ConfigError> {
 }
 
 fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    // Serialising these plain structs cannot fail (string keys only).
+    let declarations = Declarations {
+        identity_providers: raw
+            .identity_providers
+            .iter()
+            .map(|v| serde_json::to_value(v).unwrap_or_default())
+            .collect(),
+        applications: raw
+            .applications
+            .iter()
+            .map(|v| serde_json::to_value(v).unwrap_or_default())
+            .collect(),
+        policies: raw.policies.clone(),
+        rule_groups: raw.rule_groups.clone(),
+        lists: raw.lists.clone(),
+    };
     let s = raw.server;
     let team_domain = host_only(
         "server.team_domain",
@@ -754,7 +797,11 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
     let mut identity_providers = Vec::new();
     for (i, idp) in raw.identity_providers.into_iter().enumerate() {
-        identity_providers.push(validate_idp(i, idp, clock_skew)?);
+        identity_providers.push(validate_idp(
+            &format!("identity_providers[{i}]"),
+            idp,
+            clock_skew,
+        )?);
     }
     for (i, a) in identity_providers.iter().enumerate() {
         if identity_providers[..i].iter().any(|b| b.name == a.name) {
@@ -774,7 +821,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let mut applications = Vec::new();
     for (i, app) in raw.applications.into_iter().enumerate() {
         applications.push(validate_app(
-            i,
+            &format!("applications[{i}]"),
             app,
             &identity_providers,
             &server,
@@ -812,7 +859,17 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             list.sort_by(|a, b| a.0.cmp(&b.0));
             list
         },
+        declarations,
     })
+}
+
+/// `prefix.key`, or `key` alone when there is no prefix.
+pub(crate) fn field_key(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
 fn redact_url(u: &str) -> String {
@@ -825,12 +882,14 @@ fn redact_url(u: &str) -> String {
     }
 }
 
-fn validate_idp(
-    i: usize,
+/// Validates one identity provider; error keys start with `prefix` (e.g.
+/// `identity_providers[0]`, or nothing for an admin API body).
+pub(crate) fn validate_idp(
+    prefix: &str,
     raw: RawIdentityProvider,
     clock_skew: Duration,
 ) -> Result<IdentityProviderConfig, ConfigError> {
-    let key = |k: &str| format!("identity_providers[{i}].{k}");
+    let key = |k: &str| field_key(prefix, k);
     if raw.name.trim().is_empty() {
         return Err(invalid(
             key("name"),
@@ -997,15 +1056,17 @@ fn validate_scim(
     }))
 }
 
-fn validate_app(
-    i: usize,
+/// Validates one application against the login methods, reusable policies and catalog it may
+/// refer to; error keys start with `prefix` (e.g. `applications[0]`, or nothing).
+pub(crate) fn validate_app(
+    prefix: &str,
     raw: RawApplication,
     idps: &[IdentityProviderConfig],
     server: &ServerConfig,
     reusable: &std::collections::HashMap<String, Policy>,
     catalog: &Catalog,
 ) -> Result<ApplicationConfig, ConfigError> {
-    let key = |k: &str| format!("applications[{i}].{k}");
+    let key = |k: &str| field_key(prefix, k);
     if raw.name.trim().is_empty() {
         return Err(invalid(key("name"), "must not be empty"));
     }
@@ -1111,12 +1172,7 @@ fn validate_app(
         .filter_map(|v| v.as_object().and_then(access::reference_id))
         .map(str::to_owned)
         .collect();
-    let policies = access::app_policies(
-        &format!("applications[{i}]"),
-        raw.policies,
-        reusable,
-        catalog,
-    )?;
+    let policies = access::app_policies(prefix, raw.policies, reusable, catalog)?;
     let custom_non_identity_deny_url = raw
         .custom_non_identity_deny_url
         .as_deref()
@@ -1124,7 +1180,7 @@ fn validate_app(
         .transpose()?;
     let cors = raw
         .cors_headers
-        .map(|c| access::cors(&format!("applications[{i}]"), c))
+        .map(|c| access::cors(prefix, c))
         .transpose()?;
     let read_service_tokens_from_header = raw
         .read_service_tokens_from_header

@@ -9,16 +9,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use portcullis_core::{AppRouter, Catalog, Decision, DomainPattern, Identity, IdpId, Policy, Rule};
+use portcullis_core::{AppRouter, Catalog, DomainPattern, Identity, IdpId, Policy, Rule};
 use portcullis_oidc::Provider;
-use portcullis_store::{ApplicationRecord, Change, LoginMethodRecord, Store};
-use serde_json::json;
+use portcullis_store::{Change, Store};
 use url::Url;
 use uuid::Uuid;
 
-use crate::config::{
-    ApplicationConfig, Config, CorsConfig, OrganizationConfig, SameSite, ServerConfig,
-};
+use crate::config::{Config, CorsConfig, OrganizationConfig, SameSite, ServerConfig};
 use crate::keys::{self, KeyRing};
 use crate::proxy::OriginClient;
 use crate::seal::{Sealer, random_bytes};
@@ -103,6 +100,12 @@ pub struct App {
     /// Whether the app has a Service Auth policy: a request that no policy lets in is then
     /// answered like a missing credential (login or 401), not with the non-identity page.
     pub has_service_auth: bool,
+    /// Declared in the configuration file (not editable through the API or UI).
+    pub read_only: bool,
+    /// The stored declaration (configuration file shape, without name, domain and AUD).
+    pub declaration: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 impl App {
@@ -135,7 +138,7 @@ fn depends_on_request(rule: &Rule, catalog: &Catalog, depth: usize) -> bool {
     }
 }
 
-fn policy_depends_on_request(policy: &Policy, catalog: &Catalog) -> bool {
+pub(crate) fn policy_depends_on_request(policy: &Policy, catalog: &Catalog) -> bool {
     policy
         .include
         .iter()
@@ -152,6 +155,12 @@ pub struct LoginMethod {
     pub provider: Provider,
     /// SCIM provisioning settings, when SCIM is enabled for this login method.
     pub scim: Option<crate::config::ScimConfig>,
+    /// Declared in the configuration file (not editable through the API or UI).
+    pub read_only: bool,
+    /// The stored declaration (configuration file shape; the client secret sealed).
+    pub declaration: serde_json::Value,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 impl LoginMethod {
@@ -167,11 +176,21 @@ pub struct Snapshot {
     pub catalog: Arc<Catalog>,
     pub apps_by_aud: HashMap<String, Arc<App>>,
     pub login_methods: Vec<Arc<LoginMethod>>,
+    /// Reusable policies, by id.
+    pub policies: Vec<crate::objects::ReusablePolicy>,
+    /// Where the catalog's rule groups and lists come from.
+    pub rule_groups: Vec<crate::objects::CatalogEntry>,
+    pub lists: Vec<crate::objects::CatalogEntry>,
 }
 
 impl Snapshot {
     pub fn login_method(&self, id: IdpId) -> Option<&Arc<LoginMethod>> {
         self.login_methods.iter().find(|m| m.id == id)
+    }
+
+    /// A reusable policy by id.
+    pub fn policy(&self, id: &str) -> Option<&crate::objects::ReusablePolicy> {
+        self.policies.iter().find(|p| p.id == id)
     }
 
     /// The login methods offered for an application, in declaration order.
@@ -226,8 +245,14 @@ pub struct Gateway {
     /// `[admin] policies`: who may use the web admin UI (besides administrators added through
     /// its setup step).
     pub admin_policies: Vec<portcullis_core::Policy>,
-    /// The reusable policies from the configuration, by id.
-    pub reusable_policies: Vec<(String, Policy)>,
+    /// HTTP client of the login methods' providers.
+    pub http: reqwest::Client,
+    /// Serialises configuration edits on this node.
+    pub edit_lock: tokio::sync::Mutex<()>,
+    /// Serialises snapshot rebuilds, so that an older one never replaces a newer one.
+    pub reload_lock: tokio::sync::Mutex<()>,
+    /// Stored objects left out of the snapshot at the last rebuild.
+    pub object_problems: std::sync::Mutex<Vec<crate::objects::Problem>>,
     /// Results of the admin API's policy tests, newest last (a few dozen are kept).
     pub policy_tests:
         std::sync::Mutex<std::collections::VecDeque<(String, Arc<crate::tester::Summary>)>>,
@@ -340,71 +365,30 @@ impl Gateway {
         };
 
         let http = http_client()?;
-        let mut login_methods = Vec::new();
-        for idp in config.identity_providers {
-            let existing = store.find_login_method_by_name(&idp.name).await?;
-            let id = idp
-                .id
-                .or(existing.as_ref().map(|e| e.id))
-                .unwrap_or_else(Uuid::new_v4);
-            let sealed_secret =
-                sealer.seal("idp-client-secret", idp.provider.client_secret.as_bytes())?;
-            let p = &idp.provider;
-            let record = LoginMethodRecord {
-                id,
-                name: idp.name.clone(),
-                kind: "oidc".into(),
-                config: json!({
-                    "client_id": p.client_id,
-                    "client_secret_sealed": sealed_secret,
-                    "auth_url": p.auth_url.as_ref().map(Url::as_str),
-                    "token_url": p.token_url.as_ref().map(Url::as_str),
-                    "certs_url": p.certs_url.as_ref().map(Url::as_str),
-                    "discovery_url": p.discovery_url.as_ref().map(Url::as_str),
-                    "issuer": p.issuer,
-                    "scopes": p.scopes,
-                    "pkce_enabled": p.pkce_enabled,
-                    "email_claim_name": p.email_claim_name,
-                    "claims": p.claims,
-                }),
-                read_only: true,
-                created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
-                updated_at: now,
-            };
-            store.upsert_login_method(&record).await?;
-            if let Some(scim) = &idp.scim {
-                crate::scim_sync::install_secret(
-                    store.as_ref(),
-                    id,
-                    &idp.name,
-                    scim,
-                    &server.data_dir,
-                )
-                .await?;
-            }
-            login_methods.push(Arc::new(LoginMethod {
-                id: IdpId(id),
-                name: idp.name,
-                provider: Provider::new(idp.provider, http.clone()),
-                scim: idp.scim,
-            }));
+        crate::objects::record_file_objects(
+            store.as_ref(),
+            &sealer,
+            &config.declarations,
+            &config.identity_providers,
+            &server.data_dir,
+            now,
+        )
+        .await?;
+        let records = crate::objects::fetch(store.as_ref()).await?;
+        let built = crate::objects::build(
+            &records,
+            &crate::objects::BuildContext {
+                server: &server,
+                sealer: &sealer,
+                http: &http,
+            },
+            None,
+        );
+        for problem in &built.problems {
+            tracing::error!(%problem, "configuration object left out: it is not in force");
         }
-
-        let mut apps = Vec::new();
-        for app in config.applications {
-            apps.push(Arc::new(
-                record_app(store.as_ref(), app, &login_methods, &config.catalog, now).await?,
-            ));
-        }
-        let catalog = config.catalog.clone();
-        for app in &apps {
-            for policy in &app.policies {
-                catalog
-                    .validate_policy(policy)
-                    .map_err(|e| StartError::Other(format!("application {}: {e}", app.name)))?;
-            }
-        }
-        let snapshot = build_snapshot(apps, login_methods, catalog)?;
+        let snapshot = built.snapshot;
+        let object_problems = built.problems;
 
         let ring = keys::load_or_create(
             store.as_ref(),
@@ -457,7 +441,10 @@ impl Gateway {
             node_id: hex::encode(random_bytes::<8>()?),
             admin_token_digest,
             admin_policies: config.admin_policies,
-            reusable_policies: config.policies,
+            http,
+            edit_lock: tokio::sync::Mutex::new(()),
+            reload_lock: tokio::sync::Mutex::new(()),
+            object_problems: std::sync::Mutex::new(object_problems),
             policy_tests: std::sync::Mutex::default(),
         }))
     }
@@ -524,6 +511,36 @@ impl Gateway {
     pub fn team_url(&self, path: &str) -> String {
         format!("{}{path}", self.server.team_url)
     }
+
+    /// Builds the snapshot again from the stored configuration objects and puts it in force.
+    /// Objects that cannot be put in force are logged when they first fail.
+    pub async fn reload_objects(&self) {
+        let _one_at_a_time = self.reload_lock.lock().await;
+        let records = match crate::objects::fetch(self.store.as_ref()).await {
+            Ok(r) => r,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the configuration objects; keeping the current ones");
+                return;
+            }
+        };
+        let current = self.snapshot.load_full();
+        let built = crate::objects::build(
+            &records,
+            &crate::objects::BuildContext {
+                server: &self.server,
+                sealer: &self.sealer,
+                http: &self.http,
+            },
+            Some(&current),
+        );
+        if let Ok(mut known) = self.object_problems.lock() {
+            for problem in built.problems.iter().filter(|p| !known.contains(p)) {
+                tracing::error!(%problem, "configuration object left out: it is not in force");
+            }
+            *known = built.problems;
+        }
+        self.snapshot.store(Arc::new(built.snapshot));
+    }
 }
 
 /// The key of the binding cookie, shared by every node through the store (sealed).
@@ -553,129 +570,6 @@ async fn binding_key(
     ))
 }
 
-async fn record_app(
-    store: &dyn Store,
-    app: ApplicationConfig,
-    login_methods: &[Arc<LoginMethod>],
-    catalog: &Catalog,
-    now: i64,
-) -> Result<App, StartError> {
-    let existing = store.find_application_by_name(&app.name).await?;
-    let aud = match (&app.aud, &existing) {
-        (Some(a), _) => a.clone(),
-        (None, Some(e)) => e.aud.clone(),
-        (None, None) => hex::encode(random_bytes::<32>()?),
-    };
-    let id = existing.as_ref().map(|e| e.id).unwrap_or_else(Uuid::new_v4);
-    let record = ApplicationRecord {
-        id,
-        name: app.name.clone(),
-        aud: aud.clone(),
-        domain: app.domain.clone(),
-        config: json!({
-            "origin": app.origin.as_str(),
-            "session_duration": portcullis_core::format_go_duration(app.session_duration),
-            "allowed_idps": app.allowed_idps,
-            "auto_redirect_to_identity": app.auto_redirect_to_identity,
-            "policies": app.policies,
-        }),
-        read_only: true,
-        created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
-        updated_at: now,
-    };
-    store.upsert_application(&record).await?;
-    let bad_origin = || {
-        StartError::Other(format!(
-            "application {}: origin {} is not a usable URL",
-            app.name, app.origin
-        ))
-    };
-    let origin_uri: http::Uri = app
-        .origin
-        .origin()
-        .ascii_serialization()
-        .parse()
-        .map_err(|_| bad_origin())?;
-    let origin_scheme = origin_uri.scheme().cloned().ok_or_else(bad_origin)?;
-    let origin_authority = origin_uri.authority().cloned().ok_or_else(bad_origin)?;
-    let allowed_idps = app
-        .allowed_idps
-        .iter()
-        .filter_map(|name| {
-            login_methods
-                .iter()
-                .find(|m| &m.name == name || m.id.0.to_string() == name.to_ascii_lowercase())
-                .map(|m| m.id)
-        })
-        .collect();
-    let has_request_rules = app
-        .policies
-        .iter()
-        .filter(|p| matches!(p.decision, Decision::Allow | Decision::Deny))
-        .any(|p| policy_depends_on_request(p, catalog));
-    let decides_before_login = has_request_rules
-        || app
-            .policies
-            .iter()
-            .any(|p| matches!(p.decision, Decision::Bypass | Decision::NonIdentity));
-    let has_allow_policy = app.policies.iter().any(|p| p.decision == Decision::Allow);
-    let has_service_auth = app
-        .policies
-        .iter()
-        .any(|p| p.decision == Decision::NonIdentity);
-    Ok(App {
-        id,
-        name: app.name,
-        aud,
-        domain: app.domain,
-        pattern: app.pattern,
-        origin_scheme,
-        origin_authority,
-        origin_base: app.origin.path().trim_end_matches('/').to_owned(),
-        origin: app.origin,
-        session_duration: app.session_duration,
-        allowed_idps,
-        auto_redirect_to_identity: app.auto_redirect_to_identity,
-        same_site: app.same_site,
-        http_only: app.http_only,
-        custom_deny_message: app.custom_deny_message,
-        custom_deny_url: app.custom_deny_url,
-        custom_non_identity_deny_url: app.custom_non_identity_deny_url,
-        policies: app.policies,
-        policy_refs: app.policy_refs,
-        enable_binding_cookie: app.enable_binding_cookie,
-        cookie_path: app.cookie_path,
-        options_preflight_bypass: app.options_preflight_bypass,
-        cors: app.cors,
-        service_auth_401_redirect: app.service_auth_401_redirect,
-        read_service_tokens_from_header: app.read_service_tokens_from_header,
-        has_request_rules,
-        decides_before_login,
-        has_allow_policy,
-        has_service_auth,
-    })
-}
-
-fn build_snapshot(
-    apps: Vec<Arc<App>>,
-    login_methods: Vec<Arc<LoginMethod>>,
-    catalog: Arc<Catalog>,
-) -> Result<Snapshot, StartError> {
-    let apps_by_aud = apps.iter().map(|a| (a.aud.clone(), a.clone())).collect();
-    let router = AppRouter::new(
-        apps.into_iter()
-            .map(|a| (a.pattern.clone(), a))
-            .collect::<Vec<_>>(),
-    )
-    .map_err(|e| StartError::Other(format!("applications: {e}")))?;
-    Ok(Snapshot {
-        apps: router,
-        catalog,
-        apps_by_aud,
-        login_methods,
-    })
-}
-
 async fn follow_changes(
     gateway: std::sync::Weak<Gateway>,
     mut feed: tokio::sync::broadcast::Receiver<Change>,
@@ -691,7 +585,7 @@ async fn follow_changes(
             Ok(Change::AppTokensRevoked { app_id, at }) => gw.revoked.revoke_app(app_id, at),
             Ok(Change::ServiceTokensChanged) => gw.reload_service_tokens().await,
             Ok(Change::SigningKeysChanged) => gw.reload_keys().await,
-            Ok(Change::ConfigChanged) => {}
+            Ok(Change::ConfigChanged) => gw.reload_objects().await,
             Ok(Change::Resync) => gw.resync().await,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "change feed lagged; reloading from the store");
@@ -757,6 +651,7 @@ impl Gateway {
         }
         self.reload_service_tokens().await;
         self.reload_keys().await;
+        self.reload_objects().await;
     }
 
     /// Loads the key ring as the store holds it (another node rotated). Cached token

@@ -17,6 +17,7 @@ pub mod enforce;
 pub mod gateway;
 pub mod idp_test;
 pub mod keys;
+pub mod objects;
 pub mod proxy;
 pub mod registry;
 pub mod request_id;

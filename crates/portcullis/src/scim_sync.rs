@@ -96,6 +96,19 @@ pub async fn regenerate_secret(store: &dyn Store, idp_id: Uuid) -> Result<String
     Ok(secret)
 }
 
+/// Sets the login method's SCIM secret to one an administrator chose (at least 16 characters,
+/// checked by the caller); only its digest is kept.
+pub async fn set_secret(store: &dyn Store, idp_id: Uuid, secret: &str) -> Result<(), StoreError> {
+    store
+        .put_setting(&secret_setting(idp_id), &secret_digest_hex(secret))
+        .await
+}
+
+/// Whether the login method has a SCIM secret yet.
+pub async fn has_secret(store: &dyn Store, idp_id: Uuid) -> Result<bool, StoreError> {
+    Ok(store.get_setting(&secret_setting(idp_id)).await?.is_some())
+}
+
 /// Whether `presented` is the login method's SCIM secret (digests compared in constant time).
 pub async fn secret_matches(
     store: &dyn Store,

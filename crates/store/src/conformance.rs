@@ -20,11 +20,11 @@ use tokio::sync::broadcast::Receiver;
 use uuid::Uuid;
 
 use crate::{
-    ApiTokenRecord, AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change,
-    LoginMethodRecord, LoginRecord, MAX_AUTH_LOG_LIMIT, MAX_SCIM_LOG_LIMIT, RevokedSession,
-    ScimGroupPatch, ScimGroupPatched, ScimGroupRecord, ScimLogQuery, ScimLogRecord, ScimLookup,
-    ScimMemberRecord, ScimMembersStep, ScimUserRecord, ServiceTokenRecord, SessionRecord,
-    SigningKeyRecord, Store, StoreError, UniqueKey, UserRecord,
+    AccessObjectRecord, ApiTokenRecord, AppRevocation, ApplicationRecord, AuthLogQuery,
+    AuthLogRecord, Change, LoginMethodRecord, LoginRecord, MAX_AUTH_LOG_LIMIT, MAX_SCIM_LOG_LIMIT,
+    ObjectKind, RevokedSession, ScimGroupPatch, ScimGroupPatched, ScimGroupRecord, ScimLogQuery,
+    ScimLogRecord, ScimLookup, ScimMemberRecord, ScimMembersStep, ScimUserRecord,
+    ServiceTokenRecord, SessionRecord, SigningKeyRecord, Store, StoreError, UniqueKey, UserRecord,
 };
 
 /// Generates one `#[tokio::test]` per conformance function. `$fresh` is an async fn returning a
@@ -47,7 +47,7 @@ macro_rules! conformance_tests {
             login_methods, applications, users_and_identities, concurrent_first_logins,
             sessions, session_revocation, signing_keys, auth_logs, auth_log_limit_cap, settings,
             stored_values_round_trip, seats, login_block, user_sessions, app_revocation,
-            service_tokens, generation, leases, api_tokens, scim_provision_user, scim_users, scim_lookups,
+            service_tokens, generation, leases, api_tokens, access_objects, scim_provision_user, scim_users, scim_lookups,
             scim_groups, scim_concurrent_member_adds, scim_logs);
     };
     (@each $mode:ident $fresh:path; $($name:ident),* $(,)?) => {
@@ -1298,6 +1298,92 @@ pub async fn api_tokens(store: &dyn Store) {
     assert!(store.delete_api_token(ops.id).await.unwrap());
     assert!(!store.delete_api_token(ops.id).await.unwrap());
     assert_eq!(store.find_api_token(&ops.token_hash).await.unwrap(), None);
+}
+
+/// Reusable policies, rule groups and lists: one id space per kind, upsert keeps `created_at`,
+/// every write tells subscribers.
+pub async fn access_objects(store: &dyn Store) {
+    let mut feed = store.subscribe();
+    let object = |kind, id: &str, at| AccessObjectRecord {
+        kind,
+        id: id.into(),
+        name: format!("{id} name"),
+        config: json!({"decision": "allow", "include": [{"everyone": {}}]}),
+        read_only: false,
+        created_at: at,
+        updated_at: at,
+    };
+    let staff = object(ObjectKind::Policy, "staff", 10);
+    let same_id_group = AccessObjectRecord {
+        config: json!({"include": [{"email_domain": {"domain": "example.com"}}]}),
+        read_only: true,
+        ..object(ObjectKind::RuleGroup, "staff", 11)
+    };
+    store.upsert_access_object(&staff).await.unwrap();
+    assert_eq!(next_change(&mut feed).await, Change::ConfigChanged);
+    store.upsert_access_object(&same_id_group).await.unwrap();
+    store
+        .upsert_access_object(&object(ObjectKind::Policy, "admins", 12))
+        .await
+        .unwrap();
+    let policies = store.list_access_objects(ObjectKind::Policy).await.unwrap();
+    let ids: Vec<&str> = policies.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["admins", "staff"]);
+    assert_eq!(policies[1], staff);
+    assert_eq!(
+        store
+            .list_access_objects(ObjectKind::RuleGroup)
+            .await
+            .unwrap(),
+        vec![same_id_group.clone()]
+    );
+    assert!(
+        store
+            .list_access_objects(ObjectKind::List)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let edited = AccessObjectRecord {
+        name: "Staff only".into(),
+        config: json!({"decision": "deny", "include": [{"everyone": {}}]}),
+        created_at: 99,
+        updated_at: 20,
+        ..staff.clone()
+    };
+    store.upsert_access_object(&edited).await.unwrap();
+    let after = store.list_access_objects(ObjectKind::Policy).await.unwrap();
+    assert_eq!(
+        after[1],
+        AccessObjectRecord {
+            created_at: 10,
+            ..edited
+        }
+    );
+
+    let mut feed = store.subscribe();
+    assert!(
+        store
+            .delete_access_object(ObjectKind::Policy, "staff")
+            .await
+            .unwrap()
+    );
+    assert_eq!(next_change(&mut feed).await, Change::ConfigChanged);
+    assert!(
+        !store
+            .delete_access_object(ObjectKind::Policy, "staff")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .list_access_objects(ObjectKind::RuleGroup)
+            .await
+            .unwrap(),
+        vec![same_id_group],
+        "deleting a policy leaves the rule group of the same id"
+    );
 }
 
 /// Everything written before the store is closed is there after it is opened again, and opening

@@ -26,9 +26,9 @@ use uuid::Uuid;
 
 pub use error::{StoreError, UniqueKey};
 pub use records::{
-    ApiTokenRecord, AppRevocation, ApplicationRecord, AuthLogQuery, AuthLogRecord, Change,
-    IdentityRecord, LoginMethodRecord, LoginRecord, MAX_AUTH_LOG_LIMIT, RevokedSession,
-    ServiceTokenRecord, SessionRecord, SigningKeyRecord, UserRecord,
+    AccessObjectRecord, ApiTokenRecord, AppRevocation, ApplicationRecord, AuthLogQuery,
+    AuthLogRecord, Change, IdentityRecord, LoginMethodRecord, LoginRecord, MAX_AUTH_LOG_LIMIT,
+    ObjectKind, RevokedSession, ServiceTokenRecord, SessionRecord, SigningKeyRecord, UserRecord,
 };
 pub use scim::{
     MAX_SCIM_LOG_LIMIT, ScimGroupPatch, ScimGroupPatched, ScimGroupRecord, ScimLogQuery,
@@ -112,6 +112,22 @@ pub trait Store: Send + Sync + 'static {
     /// Removes an application; returns whether it existed. Publishes [`Change::ConfigChanged`]
     /// when something was removed.
     async fn delete_application(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    // ----- reusable policies, rule groups, lists ------------------------------------------------
+
+    /// Creates the object, or replaces the one of the same kind and id (keeping its
+    /// `created_at`). Publishes [`Change::ConfigChanged`].
+    async fn upsert_access_object(&self, o: &AccessObjectRecord) -> Result<(), StoreError>;
+
+    /// Every object of one kind, by id.
+    async fn list_access_objects(
+        &self,
+        kind: ObjectKind,
+    ) -> Result<Vec<AccessObjectRecord>, StoreError>;
+
+    /// Removes an object; returns whether it existed. Publishes [`Change::ConfigChanged`] when
+    /// something was removed.
+    async fn delete_access_object(&self, kind: ObjectKind, id: &str) -> Result<bool, StoreError>;
 
     // ----- users and identities ------------------------------------------------------------------
 

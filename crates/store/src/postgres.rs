@@ -16,6 +16,12 @@
 mod options;
 mod scim;
 
+/// The access-object queries, shared with the other backend.
+mod objects {
+    use super::db_error;
+    crate::rows::objects::object_queries!(sqlx::Postgres);
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +32,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::feed::ChangeFeed;
-use crate::records::{ApiTokenRecord, AppRevocation};
+use crate::records::{AccessObjectRecord, ApiTokenRecord, AppRevocation, ObjectKind};
 use crate::records::{
     ApplicationRecord, AuthLogQuery, AuthLogRecord, Change, IdentityRecord, LoginMethodRecord,
     LoginRecord, RevokedSession, ServiceTokenRecord, SessionRecord, SigningKeyRecord, UserRecord,
@@ -333,6 +339,27 @@ impl Store for PgStore {
             .await
             .map_err(db_error)?;
         let deleted = done.rows_affected() > 0;
+        if deleted {
+            self.publish(Change::ConfigChanged).await;
+        }
+        Ok(deleted)
+    }
+
+    async fn upsert_access_object(&self, o: &AccessObjectRecord) -> Result<(), StoreError> {
+        objects::upsert_object(&self.pool, o).await?;
+        self.publish(Change::ConfigChanged).await;
+        Ok(())
+    }
+
+    async fn list_access_objects(
+        &self,
+        kind: ObjectKind,
+    ) -> Result<Vec<AccessObjectRecord>, StoreError> {
+        objects::list_objects(&self.pool, kind).await
+    }
+
+    async fn delete_access_object(&self, kind: ObjectKind, id: &str) -> Result<bool, StoreError> {
+        let deleted = objects::delete_object(&self.pool, kind, id).await?;
         if deleted {
             self.publish(Change::ConfigChanged).await;
         }

@@ -41,6 +41,53 @@ pub struct ApplicationRecord {
     pub updated_at: i64,
 }
 
+/// What kind of shared access object an [`AccessObjectRecord`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    /// A reusable policy, referenced by applications.
+    Policy,
+    /// A rule group, referenced by `group` rules.
+    RuleGroup,
+    /// An email or IP list, referenced by `email_list` and `ip_list` rules.
+    List,
+}
+
+impl ObjectKind {
+    /// The value of the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Policy => "policy",
+            Self::RuleGroup => "rule_group",
+            Self::List => "list",
+        }
+    }
+
+    /// The kind a `kind` column holds.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "policy" => Some(Self::Policy),
+            "rule_group" => Some(Self::RuleGroup),
+            "list" => Some(Self::List),
+            _ => None,
+        }
+    }
+}
+
+/// A reusable policy, rule group or list: its declaration as JSON, in the configuration file's
+/// shape. The id is unique per kind; what it refers to is the caller's business.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessObjectRecord {
+    pub kind: ObjectKind,
+    pub id: String,
+    pub name: String,
+    pub config: Value,
+    /// Set for objects declared in the configuration file, which the admin API must not edit.
+    pub read_only: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// What the login flow knows about one successful login, handed to [`crate::Store::record_login`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoginRecord {

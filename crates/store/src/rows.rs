@@ -7,6 +7,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+pub(crate) mod objects;
 pub(crate) mod scim;
 
 use crate::StoreError;

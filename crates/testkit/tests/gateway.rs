@@ -12,6 +12,10 @@ mod scim;
 #[path = "gateway/admin_ui.rs"]
 mod admin_ui;
 
+// Login methods, applications, policies and rule groups through the admin API, likewise.
+#[path = "gateway/admin_objects.rs"]
+mod admin_objects;
+
 // The CLI against a running gateway's admin API (`--url`), likewise.
 #[path = "gateway/cli_remote.rs"]
 mod cli_remote;
@@ -2088,7 +2092,7 @@ async fn admin_api_matches_its_openapi_document() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 34);
+    assert_eq!(operations, 48);
 }
 
 /// Runs the Test of the first login method through the admin API and a browser; returns the page.

@@ -6,6 +6,7 @@
 //! and errors. What each resource returns or changes is in [`resources`], which calls the same
 //! functions as the CLI (`service_tokens`, `registry`, `keys`, `scim_sync`).
 
+mod objects;
 mod resources;
 
 use std::sync::Arc;

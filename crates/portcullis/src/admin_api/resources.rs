@@ -10,8 +10,6 @@ use uuid::Uuid;
 
 use super::{ApiError, Call, Reply};
 use crate::access::{StoredIdentity, identity_document};
-use crate::config::IdentityUpdateBehavior;
-use crate::gateway::{App, LoginMethod};
 use crate::service_tokens::{self, Lifetime, ServiceTokenError};
 
 type Answer = Result<Reply, ApiError>;
@@ -59,102 +57,10 @@ fn descending(call: &Call<'_>) -> Result<bool, ApiError> {
 /// Routes `…/access/<resource>/…`.
 pub async fn route(call: &Call<'_>) -> Answer {
     let m = call.method;
+    if let Some(answer) = super::objects::route(call).await {
+        return answer;
+    }
     match call.segments.as_slice() {
-        ["identity_providers"] if m == Method::GET => Ok(Reply::list(
-            call.gw
-                .snapshot
-                .load()
-                .login_methods
-                .iter()
-                .map(|l| identity_provider(call, l))
-                .collect(),
-        )),
-        ["identity_providers", id] if m == Method::GET => {
-            let found = login_method(call, id)?;
-            Ok(Reply::ok(identity_provider(call, &found)))
-        }
-        ["identity_providers", id, "test"] if m == Method::POST => {
-            let found = login_method(call, id)?;
-            let url =
-                crate::idp_test::ticket_url(call.gw, found.id.0).map_err(ApiError::internal)?;
-            Ok(Reply::ok(json!({
-                "url": url,
-                "expires_in": 600,
-                "note": "open this URL in a browser within ten minutes to run the login flow against this identity provider",
-            })))
-        }
-        ["identity_providers", id, "refresh_scim_secret"] if m == Method::POST => {
-            refresh_scim_secret(call, id).await
-        }
-        ["apps"] if m == Method::GET => {
-            let snapshot = call.gw.snapshot.load();
-            let mut apps: Vec<Value> = snapshot.apps.iter().map(|(_, a)| app(a)).collect();
-            apps.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-            Ok(Reply::list(apps))
-        }
-        ["apps", id] if m == Method::GET => {
-            let found = find_app(call, id)?;
-            Ok(Reply::ok(app(&found)))
-        }
-        ["apps", id, "revoke_tokens"] if m == Method::POST => {
-            let found = find_app(call, id)?;
-            call.gw
-                .revoke_app_tokens(&found.name)
-                .await
-                .map_err(ApiError::internal)?;
-            Ok(Reply::ok(Value::Null))
-        }
-        ["apps", id, ..] if m != Method::GET && m != Method::POST => {
-            find_app(call, id)?;
-            Err(ApiError::read_only("this application"))
-        }
-        ["groups"] if m == Method::GET => Ok(Reply::list(
-            call.gw
-                .snapshot
-                .load()
-                .catalog
-                .groups()
-                .map(|g| {
-                    json!({"id": g.id, "name": g.name, "include": g.include, "exclude": g.exclude,
-                           "require": g.require, "is_default": false, "read_only": true})
-                })
-                .collect(),
-        )),
-        ["groups", id] if m == Method::GET => {
-            let snapshot = call.gw.snapshot.load();
-            let g = snapshot
-                .catalog
-                .group(id)
-                .ok_or_else(|| ApiError::not_found(format!("no rule group `{id}`")))?;
-            Ok(Reply::ok(
-                json!({"id": g.id, "name": g.name, "include": g.include,
-                                "exclude": g.exclude, "require": g.require, "is_default": false,
-                                "read_only": true}),
-            ))
-        }
-        ["policies"] if m == Method::GET => Ok(Reply::list(
-            call.gw
-                .reusable_policies
-                .iter()
-                .map(|(id, p)| reusable_policy(call, id, p))
-                .collect(),
-        )),
-        ["policies", id] if m == Method::GET => {
-            let (id, p) = call
-                .gw
-                .reusable_policies
-                .iter()
-                .find(|(pid, _)| pid == id)
-                .ok_or_else(|| ApiError::not_found(format!("no reusable policy `{id}`")))?;
-            Ok(Reply::ok(reusable_policy(call, id, p)))
-        }
-        ["policies", id] if m == Method::PUT || m == Method::DELETE => {
-            if call.gw.reusable_policies.iter().any(|(pid, _)| pid == id) {
-                Err(ApiError::read_only("this policy"))
-            } else {
-                Err(ApiError::not_found(format!("no reusable policy `{id}`")))
-            }
-        }
         ["policy-tests"] if m == Method::POST => policy_test(call).await,
         ["policy-tests", id] if m == Method::GET => {
             let summary = find_policy_test(call, id)?;
@@ -235,14 +141,11 @@ async fn policy_test(call: &Call<'_>) -> Answer {
         let is_reference = item.get("id").is_some() && item.get("decision").is_none();
         if is_reference {
             let id = item["id"].as_str().unwrap_or_default();
-            let found = gw
-                .reusable_policies
-                .iter()
-                .find(|(pid, _)| pid == id)
-                .ok_or_else(|| {
-                    ApiError::invalid(format!("policies[{i}].id: no reusable policy `{id}`"))
-                })?;
-            policies.push(found.1.clone());
+            let snapshot = gw.snapshot.load();
+            let found = snapshot.policy(id).ok_or_else(|| {
+                ApiError::invalid(format!("policies[{i}].id: no reusable policy `{id}`"))
+            })?;
+            policies.push(found.policy.clone());
         } else {
             let policy: portcullis_core::Policy = serde_json::from_value(item.clone())
                 .map_err(|e| ApiError::invalid(format!("policies[{i}]: {e}")))?;
@@ -305,138 +208,6 @@ fn policy_test_summary(id: &str, s: &crate::tester::Summary) -> Value {
         "percent_blocked": percent(s.denied),
         "percent_errored": percent(s.unreadable.len()),
         "percent_users_processed": 100,
-    })
-}
-
-fn reusable_policy(call: &Call<'_>, id: &str, p: &portcullis_core::Policy) -> Value {
-    let snapshot = call.gw.snapshot.load();
-    let app_count = snapshot
-        .apps
-        .iter()
-        .filter(|(_, a)| a.policy_refs.iter().any(|r| r == id))
-        .count();
-    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
-    v["id"] = Value::String(id.to_owned());
-    v["reusable"] = Value::Bool(true);
-    v["app_count"] = json!(app_count);
-    v["read_only"] = Value::Bool(true);
-    v
-}
-
-fn login_method(call: &Call<'_>, id: &str) -> Result<std::sync::Arc<LoginMethod>, ApiError> {
-    let wanted = uuid("identity provider id", id)?;
-    call.gw
-        .snapshot
-        .load()
-        .login_methods
-        .iter()
-        .find(|l| l.id.0 == wanted)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("no identity provider {id}")))
-}
-
-fn identity_provider(call: &Call<'_>, l: &LoginMethod) -> Value {
-    let c = l.provider.config();
-    let url = |u: &Option<url::Url>| u.as_ref().map(url::Url::as_str).map(str::to_owned);
-    let scim = match &l.scim {
-        Some(s) => json!({
-            "enabled": true,
-            "user_deprovision": s.user_deprovision,
-            "seat_deprovision": s.seat_deprovision,
-            "identity_update_behavior": match s.identity_update_behavior {
-                IdentityUpdateBehavior::Automatic => "automatic",
-                IdentityUpdateBehavior::Reauth => "reauth",
-                IdentityUpdateBehavior::NoAction => "no_action",
-            },
-            "scim_base_url": call.gw.team_url(&format!("/scim/{}/v2", l.id.0)),
-        }),
-        None => json!({"enabled": false}),
-    };
-    // `client_secret` and the SCIM secret are never returned.
-    json!({
-        "id": l.id.0,
-        "name": l.name,
-        "type": l.kind(),
-        "config": {
-            "client_id": c.client_id,
-            "auth_url": url(&c.auth_url),
-            "token_url": url(&c.token_url),
-            "certs_url": url(&c.certs_url),
-            "discovery_url": url(&c.discovery_url),
-            "issuer": c.issuer,
-            "scopes": c.scopes,
-            "pkce_enabled": c.pkce_enabled,
-            "email_claim_name": c.email_claim_name,
-            "claims": c.claims,
-        },
-        "scim_config": scim,
-        "read_only": true,
-    })
-}
-
-async fn refresh_scim_secret(call: &Call<'_>, id: &str) -> Answer {
-    let l = login_method(call, id)?;
-    if l.scim.is_none() {
-        return Err(ApiError::invalid(
-            "scim_config.enabled: SCIM is not enabled for this identity provider",
-        ));
-    }
-    let secret = crate::scim_sync::regenerate_secret(call.gw.store.as_ref(), l.id.0)
-        .await
-        .map_err(ApiError::internal)?;
-    let mut body = identity_provider(call, &l);
-    body["scim_config"]["secret"] = Value::String(secret);
-    Ok(Reply::ok(body))
-}
-
-fn find_app(call: &Call<'_>, id: &str) -> Result<std::sync::Arc<App>, ApiError> {
-    let snapshot = call.gw.snapshot.load();
-    snapshot
-        .apps
-        .iter()
-        .map(|(_, a)| a)
-        .find(|a| a.id.to_string() == id || a.aud == id)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("no application {id}")))
-}
-
-fn app(a: &App) -> Value {
-    let policies: Vec<Value> = a
-        .policies
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
-            v["precedence"] = json!(i + 1);
-            v
-        })
-        .collect();
-    let reusable_refs = &a.policy_refs;
-    json!({
-        "id": a.id,
-        "uid": a.id,
-        "type": "self_hosted",
-        "name": a.name,
-        "domain": a.domain,
-        "destinations": [{"type": "public", "uri": a.domain}],
-        "aud": a.aud,
-        "origin": a.origin.as_str(),
-        "session_duration": format_go_duration(a.session_duration),
-        "allowed_idps": a.allowed_idps.iter().map(|i| i.0).collect::<Vec<_>>(),
-        "auto_redirect_to_identity": a.auto_redirect_to_identity,
-        "policies": policies,
-        "reusable_policies": reusable_refs,
-        "same_site_cookie_attribute": a.same_site.as_str().to_ascii_lowercase(),
-        "http_only_cookie_attribute": a.http_only,
-        "enable_binding_cookie": a.enable_binding_cookie,
-        "path_cookie_attribute": a.cookie_path.is_some(),
-        "options_preflight_bypass": a.options_preflight_bypass,
-        "service_auth_401_redirect": a.service_auth_401_redirect,
-        "read_service_tokens_from_header": a.read_service_tokens_from_header.as_ref().map(|h| h.as_str()),
-        "custom_deny_message": a.custom_deny_message,
-        "custom_deny_url": a.custom_deny_url.as_ref().map(url::Url::as_str),
-        "custom_non_identity_deny_url": a.custom_non_identity_deny_url.as_ref().map(url::Url::as_str),
-        "read_only": true,
     })
 }
 

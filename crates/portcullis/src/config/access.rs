@@ -164,12 +164,12 @@ fn logo_uri(path: &std::path::Path) -> Result<String, ConfigError> {
 }
 
 /// Validates rule groups and lists into the catalog every policy is checked against.
-pub(super) fn catalog(groups: Vec<RuleGroup>, lists: Vec<List>) -> Result<Catalog, ConfigError> {
+pub(crate) fn catalog(groups: Vec<RuleGroup>, lists: Vec<List>) -> Result<Catalog, ConfigError> {
     Catalog::new(groups, lists).map_err(|e| invalid("rule_groups / lists", e.to_string()))
 }
 
 /// `[[policies]]`: reusable policies, each with an `id` that applications reference.
-pub(super) fn reusable_policies(
+pub(crate) fn reusable_policies(
     raw: Vec<Value>,
     catalog: &Catalog,
 ) -> Result<HashMap<String, Policy>, ConfigError> {
@@ -227,14 +227,14 @@ pub(super) fn admin_policies(
 /// otherwise as written).
 /// The reusable policy an entry of an application's `policies` refers to: an entry with an `id`
 /// and no `decision` is a reference, anything else an inline policy.
-pub(super) fn reference_id(entry: &serde_json::Map<String, Value>) -> Option<&str> {
+pub(crate) fn reference_id(entry: &serde_json::Map<String, Value>) -> Option<&str> {
     if entry.contains_key("decision") {
         return None;
     }
     entry.get("id").and_then(Value::as_str)
 }
 
-pub(super) fn app_policies(
+pub(crate) fn app_policies(
     app_key: &str,
     raw: Vec<Value>,
     reusable: &HashMap<String, Policy>,
@@ -242,7 +242,7 @@ pub(super) fn app_policies(
 ) -> Result<Vec<Policy>, ConfigError> {
     let mut entries: Vec<(Option<u64>, Policy)> = Vec::with_capacity(raw.len());
     for (j, value) in raw.into_iter().enumerate() {
-        let key = format!("{app_key}.policies[{j}]");
+        let key = super::field_key(app_key, &format!("policies[{j}]"));
         let Value::Object(mut map) = value else {
             return Err(invalid(key, "must be a table: a policy, or { id = \"…\" }"));
         };
@@ -295,7 +295,7 @@ pub(super) fn app_policies(
     let with_precedence = entries.iter().filter(|(p, _)| p.is_some()).count();
     if with_precedence > 0 && with_precedence < entries.len() {
         return Err(invalid(
-            format!("{app_key}.policies"),
+            super::field_key(app_key, "policies"),
             "give `precedence` to every policy of the application or to none",
         ));
     }
@@ -304,7 +304,7 @@ pub(super) fn app_policies(
         for (p, _) in &entries {
             if !seen.insert(*p) {
                 return Err(invalid(
-                    format!("{app_key}.policies"),
+                    super::field_key(app_key, "policies"),
                     format!("precedence {} is used twice", p.unwrap_or_default()),
                 ));
             }
@@ -315,7 +315,7 @@ pub(super) fn app_policies(
 }
 
 /// `cors_headers` of an application, Cloudflare's field names.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCors {
     #[serde(default)]
@@ -362,7 +362,7 @@ impl CorsConfig {
 }
 
 pub(super) fn cors(app_key: &str, raw: RawCors) -> Result<CorsConfig, ConfigError> {
-    let key = |k: &str| format!("{app_key}.cors_headers.{k}");
+    let key = |k: &str| super::field_key(app_key, &format!("cors_headers.{k}"));
     let mut allowed_origins = Vec::new();
     for (i, o) in raw.allowed_origins.iter().enumerate() {
         let url = url::Url::parse(o).map_err(|_| {
