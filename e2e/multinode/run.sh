@@ -9,6 +9,8 @@
 #     C's configuration (a separate process writing to the database); A and B are polled every
 #     ~10 ms until they refuse the token: the propagation time's median and p99 are reported;
 #   - `organizations/revoke_user` through C's admin API: A and B refuse alice's first token;
+#   - an application created through C's admin API is routed by A and B (login redirect), and
+#     no longer once it is deleted there;
 #   - `portcullis keys rotate` with B's configuration: A, B and C publish the new key within a
 #     second; a token B mints afterwards is accepted on A, and so is one minted before;
 #   - SCIM: A and B each add MULTINODE_MEMBERS users to one group at once, one member per PATCH;
@@ -287,6 +289,36 @@ for node in A B; do
     sleep 0.01
   done
   check_eq "node $node refuses the revoked user's token" 401 "$code"
+done
+
+echo "== an application made and deleted through C's admin API, served by A and B"
+NEW_HOST="wiki.localhost"
+host_status() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H "Host: $NEW_HOST" -H 'Accept: text/html' "http://127.0.0.1:$1/"
+}
+# wait_status PORT CODE: polls node PORT for up to five seconds until NEW_HOST answers CODE.
+wait_status() {
+  local deadline=$((SECONDS + 5)) code
+  while :; do
+    code=$(host_status "$1")
+    [[ "$code" != "$2" && $SECONDS -lt $deadline ]] || break
+    sleep 0.01
+  done
+  echo "$code"
+}
+check_eq "node A routes no application for $NEW_HOST yet" 404 "$(host_status "$A_PORT")"
+APPS_URL="http://auth.localhost:$C_PORT/client/v4/accounts/$ACCOUNT/access/apps"
+NEW_APP_ID="$(curl -s --max-time 5 -X POST -H "Authorization: Bearer $ADMIN_TOKEN" -H 'content-type: application/json' \
+  -d "{\"name\": \"wiki\", \"domain\": \"$NEW_HOST\", \"origin\": \"http://127.0.0.1:$ORIGIN_PORT\",
+       \"policies\": [{\"name\": \"staff\", \"decision\": \"allow\", \"include\": [{\"email_domain\": {\"domain\": \"example.com\"}}]}]}" \
+  "$APPS_URL" | python3 -c 'import json, sys; print(json.load(sys.stdin)["result"]["id"])' 2>/dev/null || echo none)"
+check_eq "C's admin API creates the application" 36 "${#NEW_APP_ID}"
+for node in A B; do
+  check_eq "node $node sends visitors of the new application to sign in" 302 "$(wait_status "${PORT[$node]}" 302)"
+done
+curl -s --max-time 5 -o /dev/null -X DELETE -H "Authorization: Bearer $ADMIN_TOKEN" "$APPS_URL/$NEW_APP_ID"
+for node in A B; do
+  check_eq "node $node stops routing the deleted application" 404 "$(wait_status "${PORT[$node]}" 404)"
 done
 
 # certs_kids PORT: "<kid of public_cert> <every published kid, sorted>" of node PORT.

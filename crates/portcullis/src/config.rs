@@ -111,6 +111,12 @@ pub struct RawServer {
     pub clock_skew: Option<String>,
     /// `current_thread` (default) or `multi_thread`.
     pub runtime: Option<String>,
+    /// The account id of the admin API (32 hexadecimal characters, as Cloudflare's); generated
+    /// at the first start when not set.
+    pub account_id: Option<String>,
+    /// Serve the admin API (`/client/v4/…`) on this separate address only, instead of on the
+    /// team domain (e.g. `127.0.0.1:9443`, reachable from the operators' network alone).
+    pub admin_listen: Option<String>,
     /// A read-write admin API token to start automation from nothing (at least 16 characters);
     /// more tokens are made with `portcullis api-token create`.
     pub admin_token: Option<String>,
@@ -280,6 +286,10 @@ pub struct ServerConfig {
     pub secret_key: Option<SecretString>,
     /// The bootstrap admin API token (read-write).
     pub admin_token: Option<SecretString>,
+    /// The admin API's account id, when the configuration fixes it.
+    pub account_id: Option<String>,
+    /// Where the admin API listens when it is not on the team domain.
+    pub admin_listen: Option<SocketAddr>,
     pub session_duration: Duration,
     pub signing_alg: Algorithm,
     pub key_rotation_interval: Duration,
@@ -481,6 +491,8 @@ fn apply_env(raw: &mut RawConfig, env: &[(String, String)]) -> Result<(), Config
             "PORTCULLIS_CLOCK_SKEW" => s.clock_skew = v,
             "PORTCULLIS_RUNTIME" => s.runtime = v,
             "PORTCULLIS_ADMIN_TOKEN" => s.admin_token = v,
+            "PORTCULLIS_ACCOUNT_ID" => s.account_id = v,
+            "PORTCULLIS_ADMIN_LISTEN" => s.admin_listen = v,
             "PORTCULLIS_LOG" | "PORTCULLIS_LOG_FORMAT" | "PORTCULLIS_CONFIG" => {}
             other => {
                 let target = raw.identity_providers.iter_mut().find_map(|idp| {
@@ -753,6 +765,24 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         data_dir,
         database_url,
         secret_key: s.secret_key.map(SecretString::from),
+        account_id: match s.account_id {
+            Some(id) => {
+                let id = id.trim().to_ascii_lowercase();
+                if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(invalid(
+                        "server.account_id",
+                        "must be 32 hexadecimal characters (like a Cloudflare account id), or left out to generate one",
+                    ));
+                }
+                Some(id)
+            }
+            None => None,
+        },
+        admin_listen: s
+            .admin_listen
+            .as_deref()
+            .map(|v| socket_addr("server.admin_listen", v))
+            .transpose()?,
         admin_token: match s.admin_token {
             Some(t) if t.trim().chars().count() < 16 => {
                 return Err(invalid(

@@ -355,9 +355,16 @@ impl Gateway {
         let clock = Clock::default();
         let now = clock.now();
 
-        let account_id = match store.get_setting("account_id").await? {
-            Some(id) => id,
-            None => {
+        let stored_account = store.get_setting("account_id").await?;
+        let account_id = match (&server.account_id, stored_account) {
+            (Some(fixed), stored) => {
+                if stored.as_deref() != Some(fixed.as_str()) {
+                    store.put_setting("account_id", fixed).await?;
+                }
+                fixed.clone()
+            }
+            (None, Some(id)) => id,
+            (None, None) => {
                 let id = hex::encode(random_bytes::<16>()?);
                 store.put_setting("account_id", &id).await?;
                 id

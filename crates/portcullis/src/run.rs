@@ -17,6 +17,8 @@ pub struct Running {
     pub http_addr: Option<SocketAddr>,
     /// Address of the TLS listener, if any.
     pub https_addr: Option<SocketAddr>,
+    /// Address of the separate admin API listener, if configured.
+    pub admin_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -73,13 +75,26 @@ pub async fn start_on(config: Config, plain: Option<TcpListener>) -> Result<Runn
         }
         None => None,
     };
+    let admin = match config.server.admin_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| StartError::Other(format!("cannot listen on {addr}: {e}")))?,
+        ),
+        None => None,
+    };
     let gateway = Gateway::build(config).await?;
     gateway.spawn_background();
     let mut tasks = Vec::new();
     let http_addr = match plain {
         Some(l) => {
             let addr = l.local_addr().ok();
-            tasks.push(tokio::spawn(server::serve(gateway.clone(), l, None)));
+            tasks.push(tokio::spawn(server::serve(
+                gateway.clone(),
+                l,
+                None,
+                server::Role::Public,
+            )));
             addr
         }
         None => None,
@@ -91,6 +106,20 @@ pub async fn start_on(config: Config, plain: Option<TcpListener>) -> Result<Runn
                 gateway.clone(),
                 l,
                 Some(acceptor),
+                server::Role::Public,
+            )));
+            addr
+        }
+        None => None,
+    };
+    let admin_addr = match admin {
+        Some(l) => {
+            let addr = l.local_addr().ok();
+            tasks.push(tokio::spawn(server::serve(
+                gateway.clone(),
+                l,
+                None,
+                server::Role::Admin,
             )));
             addr
         }
@@ -100,12 +129,14 @@ pub async fn start_on(config: Config, plain: Option<TcpListener>) -> Result<Runn
         team_url = %gateway.server.team_url,
         http = ?http_addr,
         https = ?https_addr,
+        admin_api = ?admin_addr,
         "portcullis is serving"
     );
     Ok(Running {
         gateway,
         http_addr,
         https_addr,
+        admin_addr,
         tasks,
     })
 }

@@ -62,11 +62,21 @@ fn builder() -> auto::Builder<TokioExecutor> {
     b
 }
 
+/// What a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The team domain and the applications.
+    Public,
+    /// The admin API alone (`server.admin_listen`), whatever the Host header says.
+    Admin,
+}
+
 /// Accepts connections until the listener fails; each connection is served on its own task.
 pub async fn serve(
     gw: Arc<Gateway>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    role: Role,
 ) -> std::io::Result<()> {
     let builder = Arc::new(builder());
     loop {
@@ -86,7 +96,8 @@ pub async fn serve(
         tokio::spawn(async move {
             let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-            let service = service_fn(move |req| handle(gw.clone(), peer, peer_ip.clone(), req));
+            let service =
+                service_fn(move |req| handle(gw.clone(), role, peer, peer_ip.clone(), req));
             let result = match tls {
                 None => {
                     builder
@@ -150,6 +161,7 @@ fn normalize_request_path(req: &mut Request<Incoming>) -> Result<(), Failure> {
 /// One request, from the first byte to the response head.
 async fn handle(
     gw: Arc<Gateway>,
+    role: Role,
     peer: SocketAddr,
     peer_ip: HeaderValue,
     mut req: Request<Incoming>,
@@ -171,11 +183,18 @@ async fn handle(
         client_ip,
         country,
     };
+    if role == Role::Admin {
+        if crate::admin_api::is_api_path(req.uri().path()) {
+            return Ok(crate::admin_api::handle(&gw, &ctx, req).await);
+        }
+        return Ok(respond::failure(&Failure::NotFound, false, &ctx.request_id));
+    }
     if ctx.host == gw.server.team_domain {
         if crate::scim_api::is_scim_path(req.uri().path()) {
             return Ok(crate::scim_api::handle(gw, ctx, req).await);
         }
-        if crate::admin_api::is_api_path(req.uri().path()) {
+        // With a separate admin listener, the team domain does not answer the admin API.
+        if gw.server.admin_listen.is_none() && crate::admin_api::is_api_path(req.uri().path()) {
             return Ok(crate::admin_api::handle(&gw, &ctx, req).await);
         }
         if crate::admin_ui::is_admin_path(req.uri().path()) {

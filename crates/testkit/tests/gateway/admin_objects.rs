@@ -519,3 +519,45 @@ async fn a_snapshot_built_afresh_from_the_store_holds_the_api_objects() {
     assert!(built.snapshot.policy(&id).is_some());
     assert_eq!(built.snapshot.login_methods.len(), 1);
 }
+
+#[tokio::test]
+async fn the_admin_api_can_have_its_own_listener_and_a_fixed_account_id() {
+    const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+    let gw = TestGateway::start(Options {
+        server_extra: format!(
+            "admin_token = \"{ADMIN_TOKEN}\"\naccount_id = \"{ACCOUNT}\"\nadmin_listen = \"127.0.0.1:0\""
+        ),
+        ..Options::default()
+    })
+    .await;
+    let admin = gw.running.admin_addr.expect("the admin listener is bound");
+    let client = reqwest::Client::new();
+    let accounts: Value = client
+        .get(format!("http://{admin}/client/v4/accounts"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accounts["result"][0]["id"], ACCOUNT);
+    let elsewhere = client
+        .get(format!("http://{admin}/cdn-cgi/access/certs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.status(),
+        404,
+        "the admin listener serves the API only"
+    );
+    let on_team = gw
+        .raw_client()
+        .get(gw.url(TEAM, "/client/v4/accounts"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_team.status(), 404, "not on the team domain any more");
+}
