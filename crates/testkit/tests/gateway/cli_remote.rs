@@ -8,12 +8,12 @@ use portcullis::cli::objects::{self, Kind};
 use portcullis::cli::remote::Remote;
 use portcullis::cli::remote_commands as remote;
 use portcullis::cli::{
-    AdminCommand, Cli, CliError, Confirm, ObjectAction, Output, PolicyCommand, PolicyTestArgs,
-    SessionCommand,
+    AdminCommand, Cli, CliError, Confirm, ObjectAction, ObjectFile, Output, PolicyCommand,
+    PolicyTestArgs, SessionCommand,
 };
 use portcullis::service_tokens::Lifetime;
 use portcullis_testkit::{APP, Options, TEAM, TestGateway};
-use serde_json::Value;
+use serde_json::{Value, json as object};
 
 const ADMIN_TOKEN: &str = "cli-remote-admin-token-0123456789";
 
@@ -563,7 +563,8 @@ exclude = [{ geo = { country_code = "AQ" } }]
     for expected in [
         format!("Domain         {APP}\n"),
         "Login methods  all\n".to_owned(),
-        "Policies       1. staff only (allow)\n               2. ops (allow)\n".to_owned(),
+        "Policies       1. staff only (allow; reusable policy staff-only)\n               2. ops (allow)\n"
+            .to_owned(),
         "Source         configuration file\n".to_owned(),
     ] {
         assert!(app.contains(&expected), "no {expected:?} in\n{app}");
@@ -618,5 +619,260 @@ exclude = [{ geo = { country_code = "AQ" } }]
     assert_eq!(
         err,
         "no login method `nope`; `portcullis idp list` shows them"
+    );
+}
+
+/// The host of the application the object tests make.
+const WIKI: &str = "wiki.localhost";
+
+/// Writes an object file for `--file` in the gateway's data directory.
+fn object_file(gw: &TestGateway, name: &str, text: &str) -> ObjectFile {
+    let dir = gw.data_dir.join("cli-objects");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    ObjectFile { file }
+}
+
+/// A browser that signs in (as alice) to the application the object tests make.
+fn wiki_browser(gw: &TestGateway) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .resolve(TEAM, gw.addr())
+        .resolve(WIKI, gw.addr())
+        .default_headers(
+            [(
+                reqwest::header::ACCEPT,
+                reqwest::header::HeaderValue::from_static("text/html"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap()
+}
+
+async fn wiki_status(gw: &TestGateway) -> u16 {
+    wiki_browser(gw)
+        .get(gw.url(WIKI, "/echo/x"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn objects_are_added_edited_and_deleted_from_files() {
+    let gw = gateway().await;
+    let r = connect(&gw, ADMIN_TOKEN);
+    let run = |kind, action| objects::run(&r, kind, action, Output::Human);
+    let id_of = |kind, wanted: &'static str| {
+        let r = &r;
+        async move {
+            let shown = objects::run(r, kind, ObjectAction::Show(wanted), Output::Json)
+                .await
+                .unwrap();
+            json(&shown)["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let yes = Confirm { yes: true };
+
+    // A rule group in the configuration file's TOML form, a policy in JSON that uses it, an
+    // application in TOML that references the policy.
+    let group = object_file(
+        &gw,
+        "ops.toml",
+        "[[rule_groups]]\nname = \"Ops\"\ninclude = [{ email = { email = \"alice@example.com\" } }]\n",
+    );
+    let added = run(Kind::Group, ObjectAction::Add(&group)).await.unwrap();
+    let group_id = id_of(Kind::Group, "ops").await;
+    assert_eq!(added, format!("Added rule group `Ops` ({group_id}).\n"));
+    let policy = object_file(
+        &gw,
+        "ops.json",
+        &object!({"name": "ops only", "decision": "allow",
+                  "include": [{"group": {"id": group_id}}]})
+        .to_string(),
+    );
+    run(Kind::Policy, ObjectAction::Add(&policy)).await.unwrap();
+    let policy_id = id_of(Kind::Policy, "ops only").await;
+    let app = object_file(
+        &gw,
+        "wiki.toml",
+        &format!(
+            "name = \"wiki\"\ndomain = \"{WIKI}\"\norigin = \"http://{}\"\n\
+             policies = [{{ id = \"{policy_id}\", precedence = 1 }}]\n",
+            gw.origin_addr
+        ),
+    );
+    let added = run(Kind::App, ObjectAction::Add(&app)).await.unwrap();
+    assert!(added.starts_with("Added application `wiki` ("), "{added}");
+    assert!(added.contains("\nIts audience tag (AUD) is "), "{added}");
+    assert_eq!(wiki_status(&gw).await, 200, "alice is in the group");
+
+    let shown = run(Kind::App, ObjectAction::Show("wiki")).await.unwrap();
+    for expected in [
+        format!("Domain         {WIKI}\n"),
+        format!("Policies       1. ops only (allow; reusable policy {policy_id})\n"),
+        "Source         admin API\n".to_owned(),
+    ] {
+        assert!(shown.contains(&expected), "no {expected:?} in\n{shown}");
+    }
+    let listed = run(Kind::Policy, ObjectAction::List).await.unwrap();
+    assert!(
+        listed.contains(&format!(
+            "ops only  allow     1     admin API  {policy_id}\n"
+        )),
+        "{listed}"
+    );
+
+    // Edited by name: the group now holds bob only, so alice's next sign-in is refused.
+    let bob_only = object_file(
+        &gw,
+        "ops-bob.json",
+        &object!({"name": "Ops", "include": [{"email": {"email": "bob@example.org"}}]}).to_string(),
+    );
+    let updated = run(Kind::Group, ObjectAction::Edit("OPS", &bob_only))
+        .await
+        .unwrap();
+    assert_eq!(updated, format!("Updated rule group `Ops` ({group_id}).\n"));
+    assert_eq!(wiki_status(&gw).await, 403);
+
+    // The gateway's refusals reach the operator with the field named.
+    let bad = object_file(
+        &gw,
+        "bad.json",
+        r#"{"name": "broken", "origin": "http://10.0.0.1"}"#,
+    );
+    let err = run(Kind::App, ObjectAction::Add(&bad))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("domain"), "{err}");
+    let err = run(Kind::Group, ObjectAction::Delete("Ops", &yes))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("still in use"), "{err}");
+    let yaml = object_file(&gw, "p.yaml", "name: x");
+    let err = run(Kind::Policy, ObjectAction::Add(&yaml))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("name the file *.json or *.toml"), "{err}");
+
+    // Deleted in the order they depend on each other.
+    let deleted = run(Kind::App, ObjectAction::Delete("wiki", &yes))
+        .await
+        .unwrap();
+    assert!(
+        deleted.starts_with("Deleted application `wiki` ("),
+        "{deleted}"
+    );
+    assert_eq!(wiki_status(&gw).await, 404);
+    run(Kind::Policy, ObjectAction::Delete(&policy_id, &yes))
+        .await
+        .unwrap();
+    run(Kind::Group, ObjectAction::Delete("Ops", &yes))
+        .await
+        .unwrap();
+    assert_eq!(
+        run(Kind::Policy, ObjectAction::List).await.unwrap(),
+        "No reusable policies.\n"
+    );
+    assert_eq!(
+        run(Kind::Group, ObjectAction::List).await.unwrap(),
+        "No rule groups.\n"
+    );
+    let err = run(Kind::Group, ObjectAction::Show("Ops"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CliError::UnknownObject { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_login_method_added_from_a_file_shows_its_scim_secret_once() {
+    let gw = gateway().await;
+    let r = connect(&gw, ADMIN_TOKEN);
+    let issuer = gw.idp.issuer().to_owned();
+    let file = object_file(
+        &gw,
+        "second.toml",
+        &format!(
+            "name = \"Second IdP\"\ntype = \"oidc\"\n\n[config]\nclient_id = \"{}\"\n\
+             client_secret = \"{}\"\ndiscovery_url = \"{issuer}/.well-known/openid-configuration\"\n\n\
+             [scim_config]\nenabled = true\nuser_deprovision = true\n",
+            gw.idp.client_id(),
+            gw.idp.client_secret()
+        ),
+    );
+    let added = objects::run(
+        &r,
+        Kind::LoginMethod,
+        ObjectAction::Add(&file),
+        Output::Human,
+    )
+    .await
+    .unwrap();
+    assert!(
+        added.starts_with("Added login method `Second IdP` ("),
+        "{added}"
+    );
+    assert!(added.contains("shown only this once"), "{added}");
+    let secret = added
+        .lines()
+        .find_map(|l| l.strip_prefix("SCIM secret    "))
+        .unwrap_or_else(|| panic!("no secret in\n{added}"))
+        .to_owned();
+    let endpoint = added
+        .lines()
+        .find_map(|l| l.strip_prefix("SCIM endpoint  "))
+        .unwrap()
+        .to_owned();
+    let users = gw
+        .raw_client()
+        .get(format!("{endpoint}/Users"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200, "the printed secret works");
+
+    let listed = objects::run(&r, Kind::LoginMethod, ObjectAction::List, Output::Human)
+        .await
+        .unwrap();
+    assert!(
+        listed.contains("Second IdP  oidc  on    admin API  "),
+        "{listed}"
+    );
+    for output in [Output::Human, Output::Json] {
+        let shown = objects::run(
+            &r,
+            Kind::LoginMethod,
+            ObjectAction::Show("second idp"),
+            output,
+        )
+        .await
+        .unwrap();
+        assert!(!shown.contains(&secret), "{shown}");
+        assert!(!shown.contains(gw.idp.client_secret()), "{shown}");
+    }
+    let deleted = objects::run(
+        &r,
+        Kind::LoginMethod,
+        ObjectAction::Delete("Second IdP", &Confirm { yes: true }),
+        Output::Json,
+    )
+    .await
+    .unwrap();
+    assert!(json(&deleted)["id"].is_string(), "{deleted}");
+    let err = objects::test_login_method(&r, "Second IdP", Output::Human)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "no login method `Second IdP`; `portcullis idp list` shows them"
     );
 }
