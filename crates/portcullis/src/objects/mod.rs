@@ -720,3 +720,236 @@ fn same_login_method(a: &Value, b: &Value, sealer: &Sealer) -> bool {
     };
     public_declaration(a) == public_declaration(b) && opened(a).is_some() && opened(a) == opened(b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const FILE: &str = r#"
+[server]
+team_domain = "auth.example.com"
+
+[[identity_providers]]
+name = "Zeta IdP"
+type = "oidc"
+config = { client_id = "z", client_secret = "zeta-secret", auth_url = "http://127.0.0.1:9/a", token_url = "http://127.0.0.1:9/t", certs_url = "http://127.0.0.1:9/c" }
+
+[[identity_providers]]
+name = "Alpha IdP"
+type = "oidc"
+config = { client_id = "a", client_secret = "alpha-secret", auth_url = "http://127.0.0.1:9/a", token_url = "http://127.0.0.1:9/t", certs_url = "http://127.0.0.1:9/c" }
+
+[[policies]]
+id = "staff"
+name = "staff"
+decision = "allow"
+include = [{ email_domain = { domain = "example.com" } }]
+
+[[applications]]
+name = "wiki"
+domain = "wiki.example.com"
+origin = "http://127.0.0.1:9"
+policies = [{ id = "staff" }]
+"#;
+
+    fn config(text: &str) -> Config {
+        Config::from_raw(Config::parse_toml(text, "test").unwrap(), &[]).unwrap()
+    }
+
+    struct Fixture {
+        store: Arc<dyn Store>,
+        sealer: Sealer,
+        http: reqwest::Client,
+        config: Config,
+    }
+
+    impl Fixture {
+        async fn new(text: &str) -> Fixture {
+            Fixture {
+                store: portcullis_store::open("sqlite::memory:").await.unwrap(),
+                sealer: Sealer::from_bytes(&[7; 32]).unwrap(),
+                http: reqwest::Client::new(),
+                config: config(text),
+            }
+        }
+
+        async fn record(&self, config: &Config) {
+            record_file_objects(
+                self.store.as_ref(),
+                &self.sealer,
+                &config.declarations,
+                &config.identity_providers,
+                std::path::Path::new("/nonexistent"),
+                100,
+            )
+            .await
+            .unwrap();
+        }
+
+        fn build(&self, records: &Records) -> Built {
+            build(
+                records,
+                &BuildContext {
+                    server: &self.config.server,
+                    sealer: &self.sealer,
+                    http: &self.http,
+                },
+                None,
+            )
+        }
+    }
+
+    #[tokio::test]
+    async fn the_files_objects_are_built_in_the_files_order_with_their_secrets_sealed() {
+        let f = Fixture::new(FILE).await;
+        f.record(&f.config).await;
+        let records = fetch(f.store.as_ref()).await.unwrap();
+        let stored = records.login_methods[0].config.to_string();
+        assert!(!stored.contains("zeta-secret"), "sealed at rest: {stored}");
+        let built = f.build(&records);
+        assert!(built.problems.is_empty(), "{:?}", built.problems);
+        let names: Vec<&str> = built
+            .snapshot
+            .login_methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["Zeta IdP", "Alpha IdP"],
+            "the file's order, not the name's"
+        );
+        assert_eq!(
+            built.snapshot.login_methods[0]
+                .provider
+                .config()
+                .client_secret,
+            "zeta-secret"
+        );
+        let (_, wiki) = built.snapshot.apps.iter().next().unwrap();
+        assert!(wiki.read_only);
+        assert_eq!(wiki.policy_refs, ["staff"]);
+    }
+
+    #[tokio::test]
+    async fn restarting_keeps_ids_and_aud_and_drops_what_the_file_no_longer_declares() {
+        let f = Fixture::new(FILE).await;
+        f.record(&f.config).await;
+        let first = fetch(f.store.as_ref()).await.unwrap();
+        let made_elsewhere = ApplicationRecord {
+            id: Uuid::new_v4(),
+            name: "made through the API".into(),
+            aud: "b".repeat(64),
+            domain: "api.example.com".into(),
+            config: serde_json::json!({"origin": "http://127.0.0.1:9", "policies": [{"id": "staff"}]}),
+            read_only: false,
+            created_at: 1,
+            updated_at: 1,
+        };
+        f.store.upsert_application(&made_elsewhere).await.unwrap();
+
+        f.record(&f.config).await;
+        let again = fetch(f.store.as_ref()).await.unwrap();
+        let wiki = |r: &Records| {
+            r.applications
+                .iter()
+                .find(|a| a.name == "wiki")
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(wiki(&again), wiki(&first), "unchanged: not even rewritten");
+        assert_eq!(again.login_methods, first.login_methods);
+
+        // The file drops the application and the second login method.
+        let smaller = FILE
+            .split("[[applications]]")
+            .next()
+            .unwrap()
+            .replace("name = \"Alpha IdP\"", "name = \"Zeta IdP 2\"");
+        let smaller = config(&smaller);
+        f.record(&smaller).await;
+        let after = fetch(f.store.as_ref()).await.unwrap();
+        let apps: Vec<&str> = after.applications.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(apps, ["made through the API"], "the API's object stays");
+        let methods: Vec<&str> = after
+            .login_methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(methods, ["Zeta IdP", "Zeta IdP 2"]);
+    }
+
+    #[tokio::test]
+    async fn an_object_that_no_longer_validates_is_left_out_and_the_rest_stays_in_force() {
+        let f = Fixture::new(FILE).await;
+        f.record(&f.config).await;
+        let mut records = fetch(f.store.as_ref()).await.unwrap();
+        records.applications.push(ApplicationRecord {
+            id: Uuid::new_v4(),
+            name: "inline".into(),
+            aud: "c".repeat(64),
+            domain: "inline.example.com".into(),
+            config: serde_json::json!({
+                "origin": "http://127.0.0.1:9",
+                "policies": [{"name": "all", "decision": "allow", "include": [{"everyone": {}}]}],
+            }),
+            read_only: false,
+            created_at: 1,
+            updated_at: 1,
+        });
+        records.policies.clear();
+        let built = f.build(&records);
+        assert_eq!(built.problems.len(), 1, "{:?}", built.problems);
+        let problem = &built.problems[0];
+        assert_eq!(
+            (problem.kind, problem.name.as_str()),
+            (Kind::Application, "wiki")
+        );
+        assert!(problem.message.contains("policies[0].id"), "{problem}");
+        let names: Vec<&str> = built
+            .snapshot
+            .apps
+            .iter()
+            .map(|(_, a)| a.name.as_str())
+            .collect();
+        assert_eq!(names, ["inline"]);
+
+        // Two applications on one domain: the second is left out, naming the first.
+        let mut clash = records.applications[1].clone();
+        clash.id = Uuid::new_v4();
+        clash.name = "copy".into();
+        clash.aud = "d".repeat(64);
+        records.applications.push(clash);
+        let built = f.build(&records);
+        assert!(
+            built
+                .problems
+                .iter()
+                .any(|p| p.name == "copy" && p.message.contains("\"inline\"")),
+            "{:?}",
+            built.problems
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sealed_secret_this_gateway_cannot_open_leaves_the_login_method_out() {
+        let f = Fixture::new(FILE).await;
+        f.record(&f.config).await;
+        let records = fetch(f.store.as_ref()).await.unwrap();
+        let other = Fixture {
+            sealer: Sealer::from_bytes(&[9; 32]).unwrap(),
+            ..Fixture::new(FILE).await
+        };
+        let built = other.build(&records);
+        let left_out: Vec<&str> = built
+            .problems
+            .iter()
+            .filter(|p| p.kind == Kind::LoginMethod)
+            .map(|p| p.message.as_str())
+            .collect();
+        assert_eq!(left_out.len(), 2);
+        assert!(left_out[0].contains("secret_key"), "{left_out:?}");
+        assert!(!format!("{:?}", built.problems).contains("zeta-secret"));
+    }
+}
