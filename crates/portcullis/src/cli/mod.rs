@@ -165,7 +165,8 @@ pub struct AdminOptions {
     #[arg(long, global = true)]
     pub json: bool,
     /// Work through the admin API of the gateway at this team URL (e.g.
-    /// https://auth.example.com) instead of on the configured database.
+    /// https://auth.example.com), or at its `server.admin_listen` address when it has one,
+    /// instead of on the configured database.
     #[arg(long, env = "PORTCULLIS_URL", global = true, value_name = "TEAM_URL")]
     pub url: Option<String>,
     /// The admin API token for --url (never printed).

@@ -267,14 +267,26 @@ impl Remote {
     }
 
     /// The team domain's public signing certificates (`/cdn-cgi/access/certs`), which name the
-    /// current key; they need no token.
+    /// current key; they need no token. A separate admin listener does not serve them
+    /// ([`RemoteError::NotFound`]).
     pub async fn certs(&self) -> Result<Value, RemoteError> {
         let url = join(&self.base, &["cdn-cgi", "access", "certs"]);
         let unreachable = |e: reqwest::Error| RemoteError::Unreachable {
             url: self.base.as_str().to_owned(),
             reason: error_chain(&e),
         };
-        let response = self.client.get(url).send().await.map_err(unreachable)?;
+        let response = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !response.status().is_success() {
+            return Err(RemoteError::NotFound(format!(
+                "{url} answered HTTP {}",
+                response.status().as_u16()
+            )));
+        }
         response.json().await.map_err(unreachable)
     }
 }

@@ -1130,11 +1130,33 @@ fn current_key(certs: &Value) -> (Option<String>, Vec<(String, String)>) {
     (current, algs)
 }
 
-/// `keys rotate` through the API; the kids come from the team domain's public certs.
+/// `keys rotate` through the API; the kids come from the public certs at --url when it serves
+/// them (the team URL does, an `admin_listen` address does not).
 pub async fn rotate_keys(remote: &Remote, output: Output) -> Result<String, CliError> {
-    let (previous, _) = current_key(&remote.certs().await?);
-    remote.call(Method::POST, &["keys", "rotate"], None).await?;
-    let (current, algs) = current_key(&remote.certs().await?);
+    // A gateway with `server.admin_listen` serves only the API at --url, without the certs;
+    // the rotation is then reported from the API's answer alone.
+    let before = remote.certs().await.ok();
+    let rotated = remote.call(Method::POST, &["keys", "rotate"], None).await?;
+    let rotated_at = rotated["last_key_rotation_at"].as_str().map(str::to_owned);
+    let after = match before {
+        Some(_) => Some(remote.certs().await?),
+        None => None,
+    };
+    let previous = before.and_then(|certs| current_key(&certs).0);
+    let Some((current, algs)) = after.map(|certs| current_key(&certs)) else {
+        return Ok(match output {
+            Output::Json => to_json(&json!({
+                "kid": null, "alg": null, "previous_kid": null, "rotated_at": rotated_at,
+            }))?,
+            Output::Human => format!(
+                "Signing key rotated{}.\n\nRunning gateways sign with the new key within about a \
+                 second. {} serves only the admin API, so the key ids are not shown here; the \
+                 team domain publishes them at /cdn-cgi/access/certs.\n",
+                rotated_at.map_or_else(String::new, |at| format!(" at {at}")),
+                remote.base(),
+            ),
+        });
+    };
     let kid = current.ok_or_else(|| unexpected("certs", "no public_cert.kid"))?;
     let alg = algs
         .into_iter()
@@ -1142,7 +1164,9 @@ pub async fn rotate_keys(remote: &Remote, output: Output) -> Result<String, CliE
         .map(|(_, a)| a)
         .unwrap_or_default();
     Ok(match output {
-        Output::Json => to_json(&json!({"kid": kid, "alg": alg, "previous_kid": previous}))?,
+        Output::Json => to_json(&json!({
+            "kid": kid, "alg": alg, "previous_kid": previous, "rotated_at": rotated_at,
+        }))?,
         Output::Human => {
             let mut text = String::from("Signing key rotated.\n\n");
             text.push_str(&fields(&[

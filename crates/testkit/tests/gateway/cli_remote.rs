@@ -876,3 +876,26 @@ async fn a_login_method_added_from_a_file_shows_its_scim_secret_once() {
         "no login method `Second IdP`; `portcullis idp list` shows them"
     );
 }
+
+#[tokio::test]
+async fn the_cli_works_through_a_separate_admin_listener() {
+    let gw = TestGateway::start(Options {
+        server_extra: format!("admin_token = \"{ADMIN_TOKEN}\"\nadmin_listen = \"127.0.0.1:0\""),
+        ..Options::default()
+    })
+    .await;
+    let admin = gw.running.admin_addr.expect("an admin listener");
+    let r = Remote::connect(&format!("http://{admin}"), Some(ADMIN_TOKEN.to_owned())).unwrap();
+    let apps = json(&remote::list_apps(&r, Output::Json).await.unwrap());
+    assert_eq!(apps[0]["domain"], APP);
+
+    // The admin listener has no certs, so the rotation is reported without key ids.
+    let before = gw.gateway().keys.load().current().kid().to_owned();
+    let text = remote::rotate_keys(&r, Output::Human).await.unwrap();
+    assert!(text.starts_with("Signing key rotated at "), "{text}");
+    assert!(text.contains("serves only the admin API"), "{text}");
+    assert_ne!(gw.gateway().keys.load().current().kid(), before);
+    let rotated = json(&remote::rotate_keys(&r, Output::Json).await.unwrap());
+    assert_eq!(rotated["kid"], Value::Null);
+    assert!(rotated["rotated_at"].is_string(), "{rotated}");
+}
