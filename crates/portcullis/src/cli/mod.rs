@@ -709,17 +709,20 @@ impl GroupCommand {
 }
 
 impl AdminCommand {
-    /// `group verb` of an object command (`idp add`, `policies show`, …), for messages.
-    fn object_command_name(&self) -> String {
+    /// The name of this command (`idp add`, `policies show`, …) when only a gateway's admin API
+    /// offers it, so that it needs --url; `None` for the commands that also work with --config
+    /// (`apps list`, `apps revoke-tokens`, `policy test`, and every other group).
+    pub fn api_only(&self) -> Option<String> {
         let (group, verb) = match self {
-            AdminCommand::Apps(c) => ("apps", c.object_action().map(|a| a.verb())),
-            AdminCommand::Idp(IdpCommand::Test { .. }) => ("idp", Some("test")),
-            AdminCommand::Idp(c) => ("idp", c.object_action().map(|a| a.verb())),
-            AdminCommand::Policy(c) => ("policies", c.object_action().map(|a| a.verb())),
-            AdminCommand::Groups(c) => ("groups", Some(c.object_action().verb())),
-            _ => ("", None),
+            AdminCommand::Apps(AppCommand::List) => return None,
+            AdminCommand::Apps(c) => ("apps", c.object_action()?.verb()),
+            AdminCommand::Idp(IdpCommand::Test { .. }) => ("idp", "test"),
+            AdminCommand::Idp(c) => ("idp", c.object_action()?.verb()),
+            AdminCommand::Policy(c) => ("policies", c.object_action()?.verb()),
+            AdminCommand::Groups(c) => ("groups", c.object_action().verb()),
+            _ => return None,
         };
-        format!("{group} {}", verb.unwrap_or_default())
+        Some(format!("{group} {verb}"))
     }
 }
 
@@ -850,11 +853,14 @@ pub async fn execute(
         AdminCommand::Policy(PolicyCommand::Test(args)) => {
             policy::test(config, store, args, output).await
         }
-        // The gateway checks and applies each change to its objects, so these ask it.
+        // The rest of these are object commands: the gateway checks and applies each change
+        // to its objects, so they ask it.
         AdminCommand::Apps(_)
         | AdminCommand::Idp(_)
         | AdminCommand::Policy(_)
-        | AdminCommand::Groups(_) => Err(CliError::RemoteOnly(command.object_command_name())),
+        | AdminCommand::Groups(_) => {
+            Err(CliError::RemoteOnly(command.api_only().unwrap_or_default()))
+        }
         AdminCommand::Scim(ScimCommand::RefreshSecret { login_method }) => {
             scim::refresh_secret(config, store, login_method, output).await
         }
@@ -1066,6 +1072,15 @@ mod tests {
                     "`{name}` works through a gateway's admin API: give --url <team URL> and --token (or set PORTCULLIS_URL and PORTCULLIS_API_TOKEN)"
                 )
             );
+        }
+        for local in [
+            &["apps", "list"][..],
+            &["apps", "revoke-tokens", "wiki"][..],
+            &["policy", "test", "wiki", "--all-users"][..],
+            &["users", "list"][..],
+        ] {
+            let (_, command) = parse(local).unwrap().command.admin().unwrap();
+            assert_eq!(command.api_only(), None, "{local:?}");
         }
         // `apps list` still reads the configuration.
         let (_, command) = parse(&["apps", "list"]).unwrap().command.admin().unwrap();
