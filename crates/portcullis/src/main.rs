@@ -67,6 +67,10 @@ fn admin(options: AdminOptions, command: AdminCommand) -> anyhow::Result<()> {
             Ok(())
         });
     }
+    // Commands that exist only through the API say so before any configuration is read.
+    if let Some(name) = command.api_only() {
+        return Err(cli::CliError::RemoteOnly(name).into());
+    }
     let config = Config::load(&options.config.config, &process_env())?;
     rt.block_on(async {
         let store = cli::open_store(&config).await?;

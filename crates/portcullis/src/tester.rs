@@ -194,6 +194,8 @@ pub async fn test_user(
 pub struct UserOutcome {
     pub email: String,
     pub outcome: Outcome,
+    /// Which policy decided and why, as the policy tester prints it.
+    pub explanation: String,
 }
 
 /// How an application's policies fare against every user who has signed in.
@@ -232,14 +234,14 @@ pub async fn test_all_users(
             }
             Err(e) => return Err(e),
         };
-        let outcome = test_identity(
+        let evaluation = test_identity(
             policies,
             catalog,
             &last.identity,
             last.ip,
             last.country.as_deref(),
-        )
-        .outcome;
+        );
+        let outcome = evaluation.outcome;
         summary.total += 1;
         if outcome.allowed() {
             summary.allowed += 1;
@@ -249,6 +251,7 @@ pub async fn test_all_users(
         summary.users.push(UserOutcome {
             email: user.email,
             outcome,
+            explanation: evaluation.to_string(),
         });
     }
     Ok(summary)

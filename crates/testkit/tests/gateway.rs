@@ -2066,7 +2066,8 @@ async fn admin_api_matches_its_openapi_document() {
             let concrete = path
                 .trim_start_matches("/client/v4")
                 .replace("{account_id}", &account)
-                .replace("{id}", "00000000-0000-0000-0000-000000000000");
+                .replace("{id}", "00000000-0000-0000-0000-000000000000")
+                .replace("{nonce}", "no-such-session");
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = matches!(
                 method,
@@ -2092,7 +2093,7 @@ async fn admin_api_matches_its_openapi_document() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 48);
+    assert_eq!(operations, 50);
 }
 
 /// Runs the Test of the first login method through the admin API and a browser; returns the page.
@@ -2339,6 +2340,19 @@ async fn admin_api_policy_tests_count_who_would_be_allowed() {
     };
     assert_eq!(status_of("alice@example.com"), "approved");
     assert_eq!(status_of("bob@example.org"), "blocked");
+    let explained = users["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "bob@example.org")
+        .unwrap()["explanation"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        explained.contains("policy \"Staff\"") && explained.contains("example.org"),
+        "each user's entry says which policy decided and why: {explained}"
+    );
     let everyone =
         json!({"policies": [{"name": "all", "decision": "allow", "include": [{"everyone": {}}]}]});
     let (_, body) = api(

@@ -77,6 +77,7 @@ pub async fn route(call: &Call<'_>) -> Answer {
                             "email": u.email,
                             "status": if u.outcome.allowed() { "approved" } else { "blocked" },
                             "outcome": u.outcome,
+                            "explanation": u.explanation,
                         })
                     })
                     .collect(),
@@ -95,6 +96,26 @@ pub async fn route(call: &Call<'_>) -> Answer {
             Ok(Reply::list(users.iter().map(user).collect()))
         }
         ["users", id, "active_sessions"] if m == Method::GET => active_sessions(call, id).await,
+        ["users", id, "active_sessions", nonce] if m == Method::GET => {
+            let (user, session) = user_session(call, id, nonce).await?;
+            Ok(Reply::ok(session_json(
+                &user,
+                &session,
+                call.gw.clock.now(),
+            )))
+        }
+        ["users", id, "active_sessions", nonce] if m == Method::DELETE => {
+            let (user, session) = user_session(call, id, nonce).await?;
+            call.gw
+                .revoke_session(&session.id)
+                .await
+                .map_err(ApiError::internal)?;
+            Ok(Reply::ok(session_json(
+                &user,
+                &session,
+                call.gw.clock.now(),
+            )))
+        }
         ["users", id, "last_seen_identity"] if m == Method::GET => {
             let u = find_user(call, id).await?;
             let stored: StoredIdentity = u
@@ -304,6 +325,11 @@ async fn service_token_route(call: &Call<'_>, rest: &[&str]) -> Answer {
                     Lifetime::Forever => None,
                 };
             }
+            match call.body.get("enabled") {
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(on)) => t.enabled = *on,
+                Some(_) => return Err(ApiError::invalid("enabled: must be true or false")),
+            }
             t.updated_at = now;
             match store.update_service_token(&t).await {
                 Ok(true) => Reply::ok(service_token(&t)),
@@ -432,23 +458,43 @@ async fn active_sessions(call: &Call<'_>, id: &str) -> Answer {
         .await
         .map_err(ApiError::store)?;
     Ok(Reply::list(
-        sessions
-            .iter()
-            .map(|s| {
-                json!({
-                    "expiration": s.expires_at,
-                    "name": u.email,
-                    "metadata": {
-                        "apps": {},
-                        "expires": s.expires_at,
-                        "iat": s.created_at,
-                        "nonce": s.id,
-                        "ttl": s.expires_at - now,
-                    },
-                })
-            })
-            .collect(),
+        sessions.iter().map(|s| session_json(&u, s, now)).collect(),
     ))
+}
+
+/// One active session of the user, by its nonce (the session id).
+async fn user_session(
+    call: &Call<'_>,
+    id: &str,
+    nonce: &str,
+) -> Result<(UserRecord, portcullis_store::SessionRecord), ApiError> {
+    let u = find_user(call, id).await?;
+    let now = call.gw.clock.now();
+    let session = call
+        .gw
+        .store
+        .list_user_sessions(u.id, now)
+        .await
+        .map_err(ApiError::store)?
+        .into_iter()
+        .find(|s| s.id == nonce)
+        .ok_or_else(|| ApiError::not_found(format!("no active session {nonce} of this user")))?;
+    Ok((u, session))
+}
+
+/// A session in Cloudflare's active-session shape.
+fn session_json(u: &UserRecord, s: &portcullis_store::SessionRecord, now: i64) -> Value {
+    json!({
+        "expiration": s.expires_at,
+        "name": u.email,
+        "metadata": {
+            "apps": {},
+            "expires": s.expires_at,
+            "iat": s.created_at,
+            "nonce": s.id,
+            "ttl": s.expires_at - now,
+        },
+    })
 }
 
 async fn failed_logins(call: &Call<'_>, id: &str) -> Answer {

@@ -56,8 +56,9 @@ pub async fn execute(
             UserCommand::Revoke { user } => revoke_user(remote, user, now, output).await,
             UserCommand::Remove { user } => remove_user(remote, user, output).await,
         },
-        // The admin API has no operation that ends one session.
-        AdminCommand::Sessions(SessionCommand::Revoke { .. }) => Err(local_only("sessions revoke")),
+        AdminCommand::Sessions(SessionCommand::Revoke { session }) => {
+            revoke_session(remote, session, output).await
+        }
         AdminCommand::Apps(AppCommand::RevokeTokens { app }) => {
             revoke_app_tokens(remote, app, now, output).await
         }
@@ -116,6 +117,49 @@ fn unix(field: &str, text: &str) -> Result<i64, CliError> {
 
 fn unix_opt(field: &str, text: Option<&str>) -> Result<Option<i64>, CliError> {
     text.map(|t| unix(field, t)).transpose()
+}
+
+// Sessions.
+
+/// `sessions revoke <session id>`: finds the user whose active sessions hold it, then ends it
+/// with `DELETE users/<id>/active_sessions/<session id>`.
+async fn revoke_session(
+    remote: &Remote,
+    session: &str,
+    output: Output,
+) -> Result<String, CliError> {
+    let users = remote.get(&["users"], &[]).await?;
+    for user in users.as_array().into_iter().flatten() {
+        let Some(id) = user["id"].as_str() else {
+            continue;
+        };
+        let sessions = remote.get(&["users", id, "active_sessions"], &[]).await?;
+        let held = sessions
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["metadata"]["nonce"].as_str() == Some(session));
+        if held {
+            let ended = remote
+                .call(
+                    Method::DELETE,
+                    &["users", id, "active_sessions", session],
+                    None,
+                )
+                .await?;
+            let email = user["email"].as_str().unwrap_or_default();
+            if output == Output::Json {
+                return to_json(&json!({"session": session, "user": email, "ended": ended}));
+            }
+            return Ok(format!(
+                "Ended session {session} of {email}: its tokens are refused from now on.\n"
+            ));
+        }
+    }
+    Err(RemoteError::NotFound(format!(
+        "no active session {session} (ended, expired, or never issued); `portcullis users show <email>` lists a user's sessions"
+    ))
+    .into())
 }
 
 // Service tokens.
@@ -1043,6 +1087,7 @@ fn all_users_text(
         users.push(crate::tester::UserOutcome {
             email: entry["email"].as_str().unwrap_or_default().to_owned(),
             outcome: entry_outcome(entry)?,
+            explanation: entry["explanation"].as_str().unwrap_or_default().to_owned(),
         });
     }
     let allowed = users.iter().filter(|u| u.outcome.allowed()).count();
