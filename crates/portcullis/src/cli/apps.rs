@@ -10,7 +10,7 @@ use crate::config::Config;
 /// `apps list`.
 pub async fn list(config: &Config, store: &dyn Store, output: Output) -> Result<String, CliError> {
     let recorded = store.list_applications().await?;
-    let apps = config
+    let mut apps: Vec<AppView> = config
         .applications
         .iter()
         .map(|a| {
@@ -24,6 +24,19 @@ pub async fn list(config: &Config, store: &dyn Store, output: Output) -> Result<
             }
         })
         .collect();
+    // Applications made through the admin API or the web UI live in the database only.
+    for r in recorded
+        .iter()
+        .filter(|r| !r.read_only && !config.applications.iter().any(|a| a.name == r.name))
+    {
+        apps.push(AppView {
+            id: Some(r.id),
+            name: r.name.clone(),
+            domain: r.domain.clone(),
+            origin: r.config["origin"].as_str().unwrap_or_default().to_owned(),
+            aud: Some(r.aud.clone()),
+        });
+    }
     apps_text(apps, output)
 }
 
@@ -68,5 +81,24 @@ mod tests {
             .unwrap();
         assert_eq!(wiki_row["aud"], "a".repeat(64));
         assert_eq!(wiki_row["id"], record.id.to_string());
+
+        // One made through the admin API is listed too, from the database.
+        s.upsert_application(&ApplicationRecord {
+            id: uuid::Uuid::new_v4(),
+            name: "made-by-api".into(),
+            aud: "b".repeat(64),
+            domain: "api.example.com".into(),
+            config: serde_json::json!({"origin": "http://10.0.0.9:8080"}),
+            read_only: false,
+            created_at: 0,
+            updated_at: 0,
+        })
+        .await
+        .unwrap();
+        let text = list(&config, s, Output::Human).await.unwrap();
+        assert!(
+            text.contains("made-by-api") && text.contains("http://10.0.0.9:8080"),
+            "{text}"
+        );
     }
 }
