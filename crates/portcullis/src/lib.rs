@@ -29,6 +29,7 @@ pub mod scim_sync;
 pub mod seal;
 pub mod server;
 pub mod service_tokens;
+pub mod snapshot;
 pub mod tester;
 pub mod tokens;
 

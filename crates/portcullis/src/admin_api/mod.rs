@@ -123,6 +123,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub result: Value,
     pub result_info: Option<Value>,
+    /// A whole list, cut to the page the request asks for (`page`, `per_page`) on the way out.
+    pub pageable: bool,
 }
 
 impl Reply {
@@ -131,10 +133,11 @@ impl Reply {
             status: StatusCode::OK,
             result,
             result_info: None,
+            pageable: false,
         }
     }
 
-    /// A whole list (no paging on our side: lists are small or already bounded).
+    /// A whole list (or one already bounded by `limit`/`per_page`), paged on the way out.
     pub fn list(items: Vec<Value>) -> Reply {
         let count = items.len();
         Reply {
@@ -143,7 +146,45 @@ impl Reply {
             result_info: Some(json!({
                 "page": 1, "per_page": count, "count": count, "total_count": count,
             })),
+            pageable: true,
         }
+    }
+
+    /// Cuts a whole list to one page, as Cloudflare's API pages: `page` from 1, `per_page` items
+    /// (all when absent), an empty page past the end, so that a client walking the pages (as
+    /// Cloudflare's SDKs do) stops.
+    fn paginate(
+        mut self,
+        page: Option<String>,
+        per_page: Option<String>,
+    ) -> Result<Reply, ApiError> {
+        let Value::Array(items) = &mut self.result else {
+            return Ok(self);
+        };
+        let number = |name: &str, text: Option<String>| -> Result<Option<usize>, ApiError> {
+            text.map(|v| {
+                v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    ApiError::invalid(format!("{name}: `{v}` is not a positive number"))
+                })
+            })
+            .transpose()
+        };
+        let page = number("page", page)?.unwrap_or(1);
+        let total = items.len();
+        let per_page = number("per_page", per_page)?.unwrap_or(total.max(1));
+        let start = (page - 1).saturating_mul(per_page).min(total);
+        let end = start.saturating_add(per_page).min(total);
+        let shown: Vec<Value> = items.drain(start..end).collect();
+        let count = shown.len();
+        self.result = Value::Array(shown);
+        self.result_info = Some(json!({
+            "page": page,
+            "per_page": per_page,
+            "count": count,
+            "total_count": total,
+            "total_pages": total.div_ceil(per_page),
+        }));
+        Ok(self)
     }
 }
 
@@ -184,7 +225,8 @@ fn envelope(status: StatusCode, body: Value) -> Response<Body> {
 }
 
 fn failure(e: ApiError) -> Response<Body> {
-    envelope(
+    let conflict = e.status == StatusCode::CONFLICT;
+    let mut resp = envelope(
         e.status,
         json!({
             "success": false,
@@ -192,7 +234,13 @@ fn failure(e: ApiError) -> Response<Body> {
             "messages": [],
             "result": null,
         }),
-    )
+    );
+    // Cloudflare's SDKs retry a 409 unless told not to; a name clash does not go away.
+    if conflict {
+        resp.headers_mut()
+            .insert("x-should-retry", http::HeaderValue::from_static("false"));
+    }
+    resp
 }
 
 fn success(r: Reply) -> Response<Body> {
@@ -324,6 +372,17 @@ pub async fn handle(
         _ => Err(ApiError::not_found(format!("no route for {method} {path}"))),
     };
     tracing::info!(request_id = %ctx.request_id, %method, path = %path, scope = scope.as_str(), ok = answer.is_ok(), "admin API");
+    let param = |name: &str| {
+        query.as_deref().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        })
+    };
+    let answer = match answer {
+        Ok(reply) if reply.pageable => reply.paginate(param("page"), param("per_page")),
+        other => other,
+    };
     match answer {
         Ok(reply) => success(reply),
         Err(e) => failure(e),

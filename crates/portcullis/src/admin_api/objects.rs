@@ -278,6 +278,8 @@ fn paged(items: Vec<Value>, page: u64, per_page: u64, total: u64) -> Reply {
     reply.result_info = Some(json!({
         "page": page, "per_page": per_page, "count": count, "total_count": total,
     }));
+    // Already one page of the store's list.
+    reply.pageable = false;
     reply
 }
 

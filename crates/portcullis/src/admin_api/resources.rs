@@ -293,8 +293,7 @@ async fn service_token_route(call: &Call<'_>, rest: &[&str]) -> Answer {
             v["client_secret"] = Value::String(issued.client_secret);
             Reply {
                 status: StatusCode::CREATED,
-                result: v,
-                result_info: None,
+                ..Reply::ok(v)
             }
         }
         [id] if m == Method::GET => {

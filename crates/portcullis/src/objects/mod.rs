@@ -25,8 +25,10 @@ use crate::config::{
     ApplicationConfig, Declarations, IdentityProviderConfig, RawApplication, RawIdentityProvider,
     ServerConfig, validate_app, validate_idp,
 };
-use crate::gateway::{App, LoginMethod, Snapshot, StartError, policy_depends_on_request};
+use crate::seal::SealError;
 use crate::seal::{Sealer, random_bytes};
+use crate::snapshot::{App, LoginMethod, Snapshot, policy_depends_on_request};
+pub use crate::snapshot::{CatalogEntry, ReusablePolicy};
 
 /// The sealing purpose of a login method's client secret.
 const CLIENT_SECRET_PURPOSE: &str = "idp-client-secret";
@@ -108,6 +110,15 @@ impl Kind {
     }
 }
 
+/// Why the configuration file's objects could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Seal(#[from] SealError),
+}
+
 /// A stored object that cannot be put in force, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -130,25 +141,6 @@ impl std::fmt::Display for Problem {
             self.message
         )
     }
-}
-
-/// A reusable policy in force.
-#[derive(Debug)]
-pub struct ReusablePolicy {
-    pub id: String,
-    pub policy: Policy,
-    pub read_only: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// A rule group or list in force: the catalog holds its rules; this is what the admin views add.
-#[derive(Debug)]
-pub struct CatalogEntry {
-    pub id: String,
-    pub read_only: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 /// What building needs besides the records.
@@ -549,15 +541,15 @@ fn without(mut value: Value, keys: &[&str]) -> Value {
 /// Writes the configuration file's objects to the store, read-only, keeping the ids (and AUD
 /// tags) of objects already there under the same name; removes read-only objects the file no
 /// longer declares. Objects made through the API are left alone, unless the file now declares
-/// one of the same name, which the file then takes over.
+/// one of the same name, which the file then takes over. Returns the ids of the file's login
+/// methods, in the file's order.
 pub async fn record_file_objects(
     store: &dyn Store,
     sealer: &Sealer,
     declared: &Declarations,
     identity_providers: &[IdentityProviderConfig],
-    data_dir: &std::path::Path,
     now: i64,
-) -> Result<(), StartError> {
+) -> Result<Vec<Uuid>, RecordError> {
     let existing = fetch(store).await?;
     let mut order = FileOrder::default();
 
@@ -584,9 +576,6 @@ pub async fn record_file_objects(
                     updated_at: now,
                 })
                 .await?;
-        }
-        if let Some(scim) = &idp.scim {
-            crate::scim_sync::install_secret(store, id, &idp.name, scim, data_dir).await?;
         }
         kept.insert(id);
         order.login_methods.push(id);
@@ -643,6 +632,7 @@ pub async fn record_file_objects(
         store.delete_application(stale.id).await?;
     }
 
+    let login_method_ids = order.login_methods.clone();
     let order = serde_json::to_string(&order).unwrap_or_default();
     if store.get_setting(FILE_ORDER_SETTING).await?.as_deref() != Some(order.as_str()) {
         store.put_setting(FILE_ORDER_SETTING, &order).await?;
@@ -671,7 +661,7 @@ pub async fn record_file_objects(
         (l.id.clone(), l.name.clone(), config)
     });
     record_file_kind(store, ObjectKind::List, &existing.lists, lists, now).await?;
-    Ok(())
+    Ok(login_method_ids)
 }
 
 async fn record_file_kind(
@@ -680,7 +670,7 @@ async fn record_file_kind(
     existing: &[AccessObjectRecord],
     declared: impl Iterator<Item = (String, String, Value)>,
     now: i64,
-) -> Result<(), StartError> {
+) -> Result<(), RecordError> {
     let mut kept = HashSet::new();
     for (id, name, config) in declared {
         let before = existing.iter().find(|o| o.id == id);
@@ -780,7 +770,6 @@ policies = [{ id = "staff" }]
                 &self.sealer,
                 &config.declarations,
                 &config.identity_providers,
-                std::path::Path::new("/nonexistent"),
                 100,
             )
             .await

@@ -561,3 +561,66 @@ async fn the_admin_api_can_have_its_own_listener_and_a_fixed_account_id() {
         .unwrap();
     assert_eq!(on_team.status(), 404, "not on the team domain any more");
 }
+
+#[tokio::test]
+async fn lists_page_as_cloudflares_do_and_name_clashes_are_not_retried() {
+    let (gw, base) = started().await;
+    for name in ["a", "b", "c"] {
+        ok(
+            &gw,
+            M::POST,
+            &format!("{base}/policies"),
+            Some(json!({"name": name, "decision": "allow", "include": [{"everyone": {}}]})),
+        )
+        .await;
+    }
+    let page = |query: &'static str| {
+        let gw = &gw;
+        let base = base.clone();
+        async move {
+            let (status, body) = api(
+                gw,
+                M::GET,
+                &format!("{base}/policies{query}"),
+                ADMIN_TOKEN,
+                None,
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let all = page("").await;
+    assert_eq!(all["result"].as_array().unwrap().len(), 3);
+    assert_eq!(all["result_info"]["total_count"], 3);
+    let second = page("?page=2&per_page=2").await;
+    assert_eq!(second["result"].as_array().unwrap().len(), 1);
+    assert_eq!(second["result_info"]["page"], 2);
+    assert_eq!(second["result_info"]["total_pages"], 2);
+    let past = page("?page=2").await;
+    assert_eq!(
+        past["result"],
+        json!([]),
+        "a page past the end is empty, so walks stop"
+    );
+    let (status, body) = api(
+        &gw,
+        M::GET,
+        &format!("{base}/policies?page=0"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+
+    let clash = gw
+        .raw_client()
+        .post(gw.url(TEAM, &format!("/client/v4{base}/identity_providers")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&login_method(&gw, "Test IdP"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clash.status(), 409);
+    assert_eq!(clash.headers()["x-should-retry"], "false");
+}
