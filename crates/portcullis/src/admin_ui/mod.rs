@@ -10,10 +10,15 @@
 
 mod apps;
 mod dashboard;
+mod discovery;
+mod editing;
 mod form;
 mod login_methods;
 mod logs;
 mod page;
+mod policies;
+mod rule_groups;
+mod rules;
 pub mod setup;
 mod tokens;
 mod users;
@@ -280,7 +285,8 @@ pub async fn handle(
         ["users", rest @ ..] => users::route(&ask, rest).await,
         ["logs", rest @ ..] => logs::route(&ask, rest).await,
         ["apps", rest @ ..] => apps::route(&ask, rest).await,
-        ["policies", rest @ ..] => apps::policies_route(&ask, rest).await,
+        ["policies", rest @ ..] => policies::route(&ask, rest).await,
+        ["rule-groups", rest @ ..] => rule_groups::route(&ask, rest).await,
         ["login-methods", rest @ ..] => login_methods::route(&ask, rest).await,
         _ => Err(PageError::NotFound),
     };

@@ -508,7 +508,8 @@ include = [{ email_domain = { domain = "example.com" } }]
             &format!("/admin/apps/{app_id}") as &str,
             "Policies, in evaluation order",
         ),
-        ("/admin/policies", "Engineering"),
+        ("/admin/policies", "Reusable policies"),
+        ("/admin/rule-groups", "Engineering"),
         ("/admin/service-tokens", "Create a service token"),
         ("/admin/users", "alice@example.com"),
         (
@@ -628,4 +629,742 @@ include = [{ email_domain = { domain = "example.com" } }]
     assert_eq!(status, 200);
     assert!(page.contains("is refused"), "{page}");
     assert!(gw.gateway().revoked.app_revoked_at(app_id).is_some());
+}
+
+// --- login methods, reusable policies, rule groups and applications made in the forms ---------
+
+/// The application the form tests make.
+const WIKI: &str = "wiki.localhost";
+
+/// A browser that also resolves the application the form tests make.
+fn wiki_browser(gw: &TestGateway) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .resolve(TEAM, gw.addr())
+        .resolve(WIKI, gw.addr())
+        .default_headers(
+            [(
+                reqwest::header::ACCEPT,
+                reqwest::header::HeaderValue::from_static("text/html"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap()
+}
+
+fn discovery_url(gw: &TestGateway) -> String {
+    format!("{}/.well-known/openid-configuration", gw.idp.issuer())
+}
+
+/// The `<tr>` of a table row that mentions `text`.
+fn row_with<'p>(page: &'p str, text: &str) -> &'p str {
+    page.split("<tr>")
+        .find(|row| row.contains(text))
+        .unwrap_or_else(|| panic!("no row with {text} in {page}"))
+}
+
+/// Adds a login method through the form: Fetch from the discovery URL, then Save; returns the
+/// page Save answered.
+async fn add_login_method(
+    gw: &TestGateway,
+    browser: &reqwest::Client,
+    csrf: &str,
+    name: &str,
+    secret: &str,
+    scim: bool,
+) -> (u16, String) {
+    let discovery = discovery_url(gw);
+    let mut form = vec![
+        ("csrf", csrf),
+        ("name", name),
+        ("client_id", gw.idp.client_id()),
+        ("client_secret", secret),
+        ("discovery_url", discovery.as_str()),
+        ("scopes", "openid email profile"),
+        ("pkce_enabled", "yes"),
+        ("email_claim_name", "email"),
+        ("token_endpoint_auth_method", "client_secret_basic"),
+        ("identity_update_behavior", "no_action"),
+        ("action", "fetch"),
+    ];
+    let (status, fetched) = post(gw, browser, "/admin/login-methods/new", &form).await;
+    assert_eq!(status, 200, "{fetched}");
+    // Save what Fetch filled in, as a browser sends the form back.
+    form.pop();
+    let filled: Vec<(String, String)> = ["issuer", "auth_url", "token_url", "certs_url", "scopes"]
+        .iter()
+        .map(|k| ((*k).to_owned(), input_value(&fetched, k)))
+        .collect();
+    form.retain(|(k, _)| !filled.iter().any(|(f, _)| f == k));
+    let mut form: Vec<(&str, &str)> = form;
+    form.extend(filled.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    form.push(("action", "save"));
+    if scim {
+        form.push(("scim_enabled", "yes"));
+    }
+    post(gw, browser, "/admin/login-methods/new", &form).await
+}
+
+#[tokio::test]
+async fn discovery_fetch_fills_the_login_method_form_and_names_what_went_wrong() {
+    let gw = admin_gateway(Options::default()).await;
+    let (browser, csrf) = signed_in_admin(&gw).await;
+    let (status, page) = get(&gw, &browser, "/admin/login-methods/new").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Add a login method"), "{page}");
+    let issuer = gw.idp.issuer().to_owned();
+
+    // From the issuer alone: the discovery URL, issuer and endpoints are filled in, and what
+    // was typed stays.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/login-methods/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "Typed Name"),
+            ("client_id", "typed-client"),
+            ("issuer", &issuer),
+            ("scopes", ""),
+            ("action", "fetch"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("id=\"discovery-status\""), "{page}");
+    assert_eq!(input_value(&page, "discovery_url"), discovery_url(&gw));
+    assert_eq!(input_value(&page, "issuer"), issuer);
+    assert_eq!(
+        input_value(&page, "auth_url"),
+        format!("{issuer}/authorize")
+    );
+    assert_eq!(input_value(&page, "certs_url"), format!("{issuer}/jwks"));
+    assert!(input_value(&page, "scopes").starts_with("openid"), "{page}");
+    assert_eq!(input_value(&page, "name"), "Typed Name");
+    assert_eq!(input_value(&page, "client_id"), "typed-client");
+    // Nothing was saved by Fetch.
+    assert_eq!(gw.gateway().snapshot.load().login_methods.len(), 1);
+
+    // A URL that answers no discovery document, and one nobody answers: named next to the
+    // field, the input kept.
+    for (url, expected) in [
+        (format!("{issuer}/nothing-here"), "answered HTTP 404"),
+        (
+            "http://127.0.0.1:9/.well-known/openid-configuration".to_owned(),
+            "cannot reach",
+        ),
+        ("not a url".to_owned(), "is not an http(s) URL"),
+    ] {
+        let (status, page) = post(
+            &gw,
+            &browser,
+            "/admin/login-methods/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "Typed Name"),
+                ("discovery_url", &url),
+                ("action", "fetch"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400, "{page}");
+        assert!(
+            element_text(&page, "discovery_url-error").contains(expected),
+            "{url}: {page}"
+        );
+        assert_eq!(input_value(&page, "name"), "Typed Name");
+    }
+}
+
+#[tokio::test]
+async fn a_login_method_policy_and_app_made_in_the_forms_let_a_user_in() {
+    let gw = admin_gateway(Options::default()).await;
+    let (browser, csrf) = signed_in_admin(&gw).await;
+
+    // The login method, with SCIM: its new SCIM secret is shown once.
+    let (status, page) = add_login_method(
+        &gw,
+        &browser,
+        &csrf,
+        "Wiki IdP",
+        gw.idp.client_secret(),
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("New SCIM secret for Wiki IdP"), "{page}");
+    let scim_secret = element_text(&page, "scim-secret");
+    let idp = gw
+        .gateway()
+        .snapshot
+        .load()
+        .login_methods
+        .iter()
+        .find(|m| m.name == "Wiki IdP")
+        .unwrap()
+        .id
+        .0;
+    let scim = gw
+        .raw_client()
+        .get(gw.url(TEAM, &format!("/scim/{idp}/v2/Users")))
+        .bearer_auth(&scim_secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scim.status().as_u16(), 200);
+    let (_, list) = get(&gw, &browser, "/admin/login-methods").await;
+    let row = row_with(&list, "Wiki IdP");
+    assert!(
+        row.contains("Edit Wiki IdP") && row.contains("Delete Wiki IdP"),
+        "{row}"
+    );
+    // The config file's method has neither.
+    assert!(!row_with(&list, "Test IdP").contains("Edit Test IdP"));
+    // Test of the new method runs the login flow through it.
+    let test = row
+        .split("<a class=\"test\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#38;", "&");
+    let result = browser
+        .get(test)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(result.contains("Your connection works!"), "{result}");
+    // Its edit form shows the values and never the secret.
+    let (status, page) = get(&gw, &browser, &format!("/admin/login-methods/{idp}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(input_value(&page, "discovery_url"), discovery_url(&gw));
+    assert_eq!(input_value(&page, "client_secret"), "");
+    assert!(!page.contains(gw.idp.client_secret()), "{page}");
+    assert!(page.contains("Leave blank to keep"), "{page}");
+
+    // A rule group and a reusable policy that uses it and an email.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/rule-groups/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "Wiki editors"),
+            ("include_emails", "alice@example.com, carol@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("The rule group was added"), "{page}");
+    let group = gw
+        .gateway()
+        .snapshot
+        .load()
+        .catalog
+        .groups()
+        .next()
+        .unwrap()
+        .id
+        .clone();
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/policies/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "editors"),
+            ("decision", "allow"),
+            ("include_group", &group),
+            ("exclude_emails", "carol@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("The reusable policy was added"), "{page}");
+    let policy = gw.gateway().snapshot.load().policies[0].id.clone();
+    let (_, page) = get(&gw, &browser, &format!("/admin/policies/{policy}")).await;
+    assert!(
+        page.contains(&format!("name=\"include_group\" value=\"{group}\" checked")),
+        "{page}"
+    );
+    assert_eq!(input_value(&page, "exclude_emails"), "carol@example.com");
+
+    // The application: only the new login method, straight to it, the reusable policy.
+    let origin = format!("http://{}", gw.origin_addr);
+    let idp_text = idp.to_string();
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/apps/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "wiki"),
+            ("domain", WIKI),
+            ("origin", &origin),
+            ("session_duration", "8h"),
+            ("allowed_idp", &idp_text),
+            ("auto_redirect_to_identity", "yes"),
+            ("policy", &policy),
+            (&format!("precedence_{policy}") as &str, "1"),
+            ("same_site_cookie_attribute", "lax"),
+            ("http_only_cookie_attribute", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("The application was added") && page.contains("editors"),
+        "{page}"
+    );
+    assert!(page.contains("Wiki IdP"), "{page}");
+
+    // A user reaches it at once, through the new login method.
+    let user = wiki_browser(&gw);
+    let resp = user.get(gw.url(WIKI, "/echo/hello")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let echoed: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(echoed["path"], "/echo/hello", "{echoed}");
+
+    // Editing keeps the AUD and what the form does not show; the edit form shows the values.
+    let (app_id, aud) = {
+        let snapshot = gw.gateway().snapshot.load();
+        let app = snapshot
+            .apps_by_aud
+            .values()
+            .find(|a| a.name == "wiki")
+            .unwrap();
+        (app.id, app.aud.clone())
+    };
+    let edit = format!("/admin/apps/{app_id}/edit");
+    let (status, page) = get(&gw, &browser, &edit).await;
+    assert_eq!(status, 200);
+    assert_eq!(input_value(&page, "origin"), origin);
+    assert_eq!(input_value(&page, "session_duration"), "8h");
+    assert!(
+        page.contains(&format!("name=\"allowed_idp\" value=\"{idp}\" checked")),
+        "{page}"
+    );
+    // The application's own policy, added on edit: carol is let in by it (precedence 2).
+    let (status, page) = post(
+        &gw,
+        &browser,
+        &edit,
+        &[
+            ("csrf", &csrf),
+            ("name", "wiki"),
+            ("domain", WIKI),
+            ("origin", &origin),
+            ("session_duration", "2h"),
+            ("allowed_idp", &idp_text),
+            ("policy", &policy),
+            (&format!("precedence_{policy}") as &str, "1"),
+            ("inline_enabled", "yes"),
+            ("inline_name", "contractors"),
+            ("inline_decision", "allow"),
+            ("inline_precedence", "2"),
+            ("inline_include_domains", "example.net"),
+            ("same_site_cookie_attribute", "lax"),
+            ("http_only_cookie_attribute", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("The application was saved"), "{page}");
+    let snapshot = gw.gateway().snapshot.load();
+    let app = snapshot.apps_by_aud.get(&aud).unwrap();
+    assert_eq!(app.session_duration.as_secs(), 7200);
+    assert_eq!(app.policies.len(), 2);
+    assert_eq!(app.policies[1].name, "contractors");
+    assert_eq!(app.policy_refs, std::slice::from_ref(&policy));
+}
+
+#[tokio::test]
+async fn bad_input_is_named_next_to_its_field_and_nothing_typed_is_lost() {
+    let gw = admin_gateway(Options::default()).await;
+    let (browser, csrf) = signed_in_admin(&gw).await;
+
+    // Application: a bad origin, named next to the field; every value typed comes back.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/apps/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "wiki"),
+            ("domain", WIKI),
+            ("origin", "not a url"),
+            ("session_duration", "8h"),
+            ("custom_deny_message", "Ask the wiki team"),
+            ("inline_enabled", "yes"),
+            ("inline_name", "everyone"),
+            ("inline_decision", "allow"),
+            ("inline_include_everyone", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        element_text(&page, "origin-error").contains("not a url"),
+        "{page}"
+    );
+    assert_eq!(input_value(&page, "name"), "wiki");
+    assert_eq!(input_value(&page, "domain"), WIKI);
+    assert_eq!(input_value(&page, "origin"), "not a url");
+    assert_eq!(
+        input_value(&page, "custom_deny_message"),
+        "Ask the wiki team"
+    );
+    assert_eq!(input_value(&page, "inline_name"), "everyone");
+    assert!(page.contains("aria-invalid=\"true\""), "{page}");
+    // No policy at all is named on the policies.
+    let origin = format!("http://{}", gw.origin_addr);
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/apps/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "wiki"),
+            ("domain", WIKI),
+            ("origin", &origin),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        element_text(&page, "policies-error").contains("at least one policy"),
+        "{page}"
+    );
+    // A Bypass policy of the application's own with an identity rule: named in its section.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/apps/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "wiki"),
+            ("domain", WIKI),
+            ("origin", &origin),
+            ("inline_enabled", "yes"),
+            ("inline_name", "open"),
+            ("inline_decision", "bypass"),
+            ("inline_include_emails", "alice@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        element_text(&page, "inline_include-error").contains("identity rule"),
+        "{page}"
+    );
+
+    // Policy: a bad email and bad JSON rules, each next to its field, the text kept.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/policies/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "staff"),
+            ("decision", "allow"),
+            ("include_emails", "alice@example.com, not-an-email"),
+            ("require_json", "[{\"emial\": {}}]"),
+            ("session_duration", "8h"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        element_text(&page, "include_emails-error").contains("`not-an-email`"),
+        "{page}"
+    );
+    assert!(
+        element_text(&page, "require_json-error").contains("rule #1"),
+        "{page}"
+    );
+    assert_eq!(
+        input_value(&page, "include_emails"),
+        "alice@example.com, not-an-email"
+    );
+    assert!(
+        page.contains("[{&#34;emial&#34;: {}}]") || page.contains("[{&quot;emial&quot;: {}}]"),
+        "{page}"
+    );
+    assert_eq!(input_value(&page, "session_duration"), "8h");
+    // What only the server can tell: a bad session duration, no include rule.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/policies/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "staff"),
+            ("decision", "allow"),
+            ("session_duration", "soon"),
+            ("include_domains", "example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        element_text(&page, "session_duration-error").contains("soon"),
+        "{page}"
+    );
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/policies/new",
+        &[("csrf", &csrf), ("name", "staff"), ("decision", "allow")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        element_text(&page, "include-error").contains("at least one `include` rule"),
+        "{page}"
+    );
+    assert!(gw.gateway().snapshot.load().policies.is_empty());
+
+    // Login method: no secret, and a name that is taken.
+    let discovery = discovery_url(&gw);
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/login-methods/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "Other IdP"),
+            ("client_id", "x"),
+            ("discovery_url", &discovery),
+            ("action", "save"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        element_text(&page, "client_secret-error").contains("is required"),
+        "{page}"
+    );
+    assert_eq!(input_value(&page, "discovery_url"), discovery);
+    let (status, page) = add_login_method(
+        &gw,
+        &browser,
+        &csrf,
+        "Test IdP",
+        gw.idp.client_secret(),
+        false,
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("id=\"name-error\""), "{page}");
+    assert_eq!(gw.gateway().snapshot.load().login_methods.len(), 1);
+
+    // Without the CSRF token nothing is made.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        "/admin/policies/new",
+        &[
+            ("name", "staff"),
+            ("decision", "allow"),
+            ("include_everyone", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(page.contains("security token"), "{page}");
+    let (status, _) = post(
+        &gw,
+        &browser,
+        "/admin/apps/new",
+        &[("name", "wiki"), ("domain", WIKI), ("origin", &origin)],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(gw.gateway().snapshot.load().policies.is_empty());
+}
+
+#[tokio::test]
+async fn deleting_asks_first_and_what_is_still_used_or_from_the_file_stays() {
+    let gw = admin_gateway(Options::default()).await;
+    let (browser, csrf) = signed_in_admin(&gw).await;
+    let (status, _) = add_login_method(
+        &gw,
+        &browser,
+        &csrf,
+        "Wiki IdP",
+        gw.idp.client_secret(),
+        false,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &gw,
+        &browser,
+        "/admin/policies/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "everyone"),
+            ("decision", "allow"),
+            ("include_everyone", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let policy = gw.gateway().snapshot.load().policies[0].id.clone();
+    let idp = gw
+        .gateway()
+        .snapshot
+        .load()
+        .login_methods
+        .iter()
+        .find(|m| m.name == "Wiki IdP")
+        .unwrap()
+        .id
+        .0
+        .to_string();
+    let origin = format!("http://{}", gw.origin_addr);
+    let (status, _) = post(
+        &gw,
+        &browser,
+        "/admin/apps/new",
+        &[
+            ("csrf", &csrf),
+            ("name", "wiki"),
+            ("domain", WIKI),
+            ("origin", &origin),
+            ("allowed_idp", &idp),
+            ("policy", &policy),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let app_id = gw
+        .gateway()
+        .snapshot
+        .load()
+        .apps_by_aud
+        .values()
+        .find(|a| a.name == "wiki")
+        .unwrap()
+        .id;
+
+    // The policy: a confirmation first, nothing removed.
+    let delete = format!("/admin/policies/{policy}/delete");
+    let (status, page) = post(&gw, &browser, &delete, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Delete the reusable policy “everyone”?")
+            && page.contains("name=\"confirm\" value=\"yes\""),
+        "{page}"
+    );
+    assert_eq!(gw.gateway().snapshot.load().policies.len(), 1);
+    // Confirmed while the application uses it: refused, saying why.
+    let (status, page) = post(
+        &gw,
+        &browser,
+        &delete,
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(
+        element_text(&page, "list-error").contains("still in use"),
+        "{page}"
+    );
+    // The login method likewise.
+    let delete_idp = format!("/admin/login-methods/{idp}/delete");
+    let (status, page) = post(&gw, &browser, &delete_idp, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Delete the login method “Wiki IdP”?"),
+        "{page}"
+    );
+    let (status, _) = post(
+        &gw,
+        &browser,
+        &delete_idp,
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 409);
+
+    // The application goes after confirmation; its domain is no longer answered; then the
+    // policy and the login method go.
+    let delete_app = format!("/admin/apps/{app_id}/delete");
+    let (status, page) = post(&gw, &browser, &delete_app, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Delete the application “wiki”?"), "{page}");
+    let (status, page) = post(
+        &gw,
+        &browser,
+        &delete_app,
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("The application was deleted"), "{page}");
+    let gone = wiki_browser(&gw)
+        .get(gw.url(WIKI, "/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 404);
+    let (status, _) = post(
+        &gw,
+        &browser,
+        &delete,
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, page) = post(
+        &gw,
+        &browser,
+        &delete_idp,
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("The login method was deleted"), "{page}");
+    assert_eq!(gw.gateway().snapshot.load().login_methods.len(), 1);
+    assert!(gw.gateway().snapshot.load().policies.is_empty());
+
+    // Objects of the configuration file are shown read-only and cannot be changed here.
+    let file_idp = gw.gateway().snapshot.load().login_methods[0].id.0;
+    let (status, page) = get(&gw, &browser, &format!("/admin/login-methods/{file_idp}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Declared in the configuration file") && page.contains("<fieldset disabled>"),
+        "{page}"
+    );
+    assert!(!page.contains("/delete\""), "{page}");
+    let whoami = gw
+        .gateway()
+        .snapshot
+        .load()
+        .apps_by_aud
+        .values()
+        .next()
+        .unwrap()
+        .id;
+    let (_, page) = get(&gw, &browser, &format!("/admin/apps/{whoami}")).await;
+    assert!(
+        page.contains("Declared in the configuration file") && !page.contains("/edit\""),
+        "{page}"
+    );
+    let (status, _) = post(
+        &gw,
+        &browser,
+        &format!("/admin/apps/{whoami}/delete"),
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(gw.gateway().snapshot.load().apps_by_aud.len(), 1);
 }
