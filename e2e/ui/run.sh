@@ -6,14 +6,19 @@
 #            (alice), one application whoami.localhost with an Allow policy (example.com) and a
 #            Service Auth policy (any valid service token)
 #   IdP:     e2e/idp.mjs (alice / alice-password, bob / bob-password)
-#   origin:  e2e/origin.mjs, verifying the app token as Cloudflare documents
-#   browser: e2e/ui/ui.mjs, the scenarios (sign-in, service tokens, Test of a login method, policy
+#   origin:  e2e/origin.mjs, verifying the app token as Cloudflare documents; ui.mjs starts a
+#            second one (port chosen here) for the application it makes in the forms, with the AUD
+#            tag that application's page shows
+#   browser: e2e/ui/ui.mjs, the scenarios (sign-in, service tokens, Test of a login method, a
+#            login method added from its discovery URL and tested, a wrong client secret diagnosed,
+#            a reusable policy and an application made in the forms and signed in to, policy
 #            tester, users and logs, accessibility smoke, screenshots)
 #
 # Usage: e2e/ui/run.sh           (needs /usr/bin/chromium and the release binary; builds it when missing)
 #   GATEWAY_BIN=path             another gateway binary
 #   CHROMIUM=path                another Chromium
 #   E2E_KEEP=1                   keep the work directory with config and logs
+#   UI_DOCS_SHOTS=1              also copy the key screenshots (the forms) to docs/screenshots/
 # Screenshots go to a directory of their own that is kept; their paths are printed.
 # Closes with "ui: N passed, M failed"; exits non-zero on any failure.
 
@@ -59,7 +64,7 @@ ensure_gateway_bin
 BIN="$(gateway_bin)"
 "$CHROMIUM" --version 2>/dev/null | sed 's/^/  /' || true
 
-read -r GW_PORT IDP_PORT ORIGIN_PORT <<<"$(free_ports 3)"
+read -r GW_PORT IDP_PORT ORIGIN_PORT ORIGIN2_PORT <<<"$(free_ports 4)"
 TEAM="http://auth.localhost:$GW_PORT"
 APP="http://whoami.localhost:$GW_PORT"
 ORIGIN="http://127.0.0.1:$ORIGIN_PORT"
@@ -104,7 +109,15 @@ wait_http "$ORIGIN/__e2e/stats" "$LAST_PID" 20
 
 rc=0
 TEAM="$TEAM" APP="$APP" IDP_URL="$IDP_URL" CHROMIUM="$CHROMIUM" SHOTS="$SHOTS" \
+  CLIENT_SECRET="$E2E_CLIENT_SECRET" E2E_DIR="$E2E_DIR" ORIGIN2_PORT="$ORIGIN2_PORT" \
   node "$UI_DIR/ui.mjs" 2>&1 | tee "$WORK/ui.out" || rc=$?
+if ((rc == 0)) && [[ -n "${UI_DOCS_SHOTS:-}" ]]; then
+  mkdir -p "$REPO_ROOT/docs/screenshots"
+  for shot in login-method-form policy-form-error app-form test-wrong-secret; do
+    cp "$SHOTS/$shot.png" "$REPO_ROOT/docs/screenshots/admin-$shot.png"
+  done
+  echo "  key screenshots copied to docs/screenshots/"
+fi
 if ((rc != 0)); then
   for f in "$WORK/gateway.log" "$WORK/idp.log" "$WORK/origin.log"; do
     echo "  --- last lines of $f"
