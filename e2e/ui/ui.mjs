@@ -394,6 +394,7 @@ await scenario('5. a login method with a wrong client secret: Test names the fai
   const body = await popup.locator('main').textContent();
   check('the failed step is the token exchange', body.includes('Failed step: token exchange'), oneLine(body));
   check('the diagnosis names the refusal of the client (invalid_client)', body.includes('invalid_client'), oneLine(body));
+  check('the diagnosis says what to check', body.includes('The IdP refused the client credentials'), oneLine(body));
   shots.testWrongSecret = path.join(SHOTS, 'test-wrong-secret.png');
   await popup.screenshot({ path: shots.testWrongSecret, fullPage: true });
   await popup.close();

@@ -262,7 +262,11 @@ pub fn diagnose(
             ..
         } => {
             if *endpoint == Endpoint::Token {
-                match oauth_error.as_deref() {
+                // The OIDC client reports `code: description`; the code decides the hint.
+                let code = oauth_error
+                    .as_deref()
+                    .map(|e| e.split_once(':').map_or(e, |(code, _)| code).trim());
+                match code {
                     Some("invalid_client") | Some("unauthorized_client") => lines.push(format!(
                         "The IdP refused the client credentials: check client_id `{}` and the client secret, and how they are sent (token_endpoint_auth_method is {:?}).",
                         config.client_id, config.token_auth
@@ -410,6 +414,28 @@ fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_client_is_named_whatever_description_the_idp_adds() {
+        let config = ProviderConfig::new("portcullis", "wrong");
+        for reported in [
+            "invalid_client",
+            "invalid_client: client authentication failed",
+        ] {
+            let error = OidcError::HttpStatus {
+                endpoint: Endpoint::Token,
+                status: 401,
+                oauth_error: Some(reported.into()),
+            };
+            let (_, lines) = diagnose(&error, None, &config, 0);
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with("The IdP refused the client credentials")),
+                "{reported}: {lines:?}"
+            );
+        }
+    }
 
     #[test]
     fn secret_claims_are_masked_others_kept() {

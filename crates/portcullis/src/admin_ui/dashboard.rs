@@ -40,7 +40,7 @@ pub(crate) async fn page(ask: &Ask<'_>) -> PageResult {
             "/admin/login-methods",
         ),
         ("Applications", apps.to_string(), "/admin/apps"),
-        ("Rule groups", groups.to_string(), "/admin/policies"),
+        ("Rule groups", groups.to_string(), "/admin/rule-groups"),
         (
             "Service tokens",
             tokens.to_string(),
