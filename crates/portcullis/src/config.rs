@@ -293,6 +293,9 @@ pub struct ServerConfig {
     pub session_duration: Duration,
     pub signing_alg: Algorithm,
     pub key_rotation_interval: Duration,
+    /// Whether the file (or environment) set `key_rotation_interval`; the admin API may change
+    /// it only when not.
+    pub key_rotation_interval_declared: bool,
     /// `None`: logs are kept forever.
     pub log_retention: Option<Duration>,
     pub clock_skew: Duration,
@@ -796,6 +799,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         session_duration,
         signing_alg,
         key_rotation_interval,
+        key_rotation_interval_declared: s.key_rotation_interval.is_some(),
         log_retention,
         clock_skew,
         runtime,

@@ -105,6 +105,9 @@ pub struct Gateway {
     pub edit_lock: tokio::sync::Mutex<()>,
     /// Serialises snapshot rebuilds, so that an older one never replaces a newer one.
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// How often the signing key rotates, in seconds: the configuration's, or the admin API's
+    /// when the configuration does not set it (`PUT keys`).
+    pub rotation_interval: std::sync::atomic::AtomicU64,
     /// Stored objects left out of the snapshot at the last rebuild.
     pub object_problems: std::sync::Mutex<Vec<crate::objects::Problem>>,
     /// Results of the admin API's policy tests, newest last (a few dozen are kept).
@@ -261,6 +264,9 @@ impl Gateway {
         }
         let snapshot = built.snapshot;
         let object_problems = built.problems;
+        let rotation_interval = stored_rotation_interval(store.as_ref(), &server)
+            .await?
+            .unwrap_or(server.key_rotation_interval);
 
         let ring = keys::load_or_create(
             store.as_ref(),
@@ -317,6 +323,7 @@ impl Gateway {
             edit_lock: tokio::sync::Mutex::new(()),
             reload_lock: tokio::sync::Mutex::new(()),
             object_problems: std::sync::Mutex::new(object_problems),
+            rotation_interval: std::sync::atomic::AtomicU64::new(rotation_interval.as_secs()),
             policy_tests: std::sync::Mutex::default(),
         }))
     }
@@ -384,6 +391,36 @@ impl Gateway {
         format!("{}{path}", self.server.team_url)
     }
 
+    /// How often the signing key rotates now.
+    pub fn rotation_interval(&self) -> Duration {
+        Duration::from_secs(self.rotation_interval.load(Ordering::Relaxed))
+    }
+
+    /// Sets the key rotation interval for every node (`PUT keys`); refused when the
+    /// configuration file sets it.
+    pub async fn set_rotation_interval(
+        &self,
+        interval: Duration,
+    ) -> Result<(), portcullis_store::StoreError> {
+        self.store
+            .put_setting(ROTATION_INTERVAL_SETTING, &interval.as_secs().to_string())
+            .await?;
+        self.rotation_interval
+            .store(interval.as_secs(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reads the rotation interval another node may have set.
+    async fn reload_rotation_interval(&self) {
+        match stored_rotation_interval(self.store.as_ref(), &self.server).await {
+            Ok(Some(interval)) => self
+                .rotation_interval
+                .store(interval.as_secs(), Ordering::Relaxed),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the key rotation interval"),
+        }
+    }
+
     /// Builds the snapshot again from the stored configuration objects and puts it in force.
     /// Objects that cannot be put in force are logged when they first fail.
     pub async fn reload_objects(&self) {
@@ -413,6 +450,25 @@ impl Gateway {
         }
         self.snapshot.store(Arc::new(built.snapshot));
     }
+}
+
+/// Where the admin API keeps the key rotation interval (seconds).
+const ROTATION_INTERVAL_SETTING: &str = "keys.rotation_interval_secs";
+
+/// The rotation interval set through the admin API, unless the configuration sets its own.
+async fn stored_rotation_interval(
+    store: &dyn Store,
+    server: &ServerConfig,
+) -> Result<Option<Duration>, portcullis_store::StoreError> {
+    if server.key_rotation_interval_declared {
+        return Ok(None);
+    }
+    Ok(store
+        .get_setting(ROTATION_INTERVAL_SETTING)
+        .await?
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|secs| *secs >= 3600)
+        .map(Duration::from_secs))
 }
 
 /// The key of the binding cookie, shared by every node through the store (sealed).
@@ -457,7 +513,10 @@ async fn follow_changes(
             Ok(Change::AppTokensRevoked { app_id, at }) => gw.revoked.revoke_app(app_id, at),
             Ok(Change::ServiceTokensChanged) => gw.reload_service_tokens().await,
             Ok(Change::SigningKeysChanged) => gw.reload_keys().await,
-            Ok(Change::ConfigChanged) => gw.reload_objects().await,
+            Ok(Change::ConfigChanged) => {
+                gw.reload_objects().await;
+                gw.reload_rotation_interval().await;
+            }
             Ok(Change::Resync) => gw.resync().await,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "change feed lagged; reloading from the store");
@@ -524,6 +583,7 @@ impl Gateway {
         self.reload_service_tokens().await;
         self.reload_keys().await;
         self.reload_objects().await;
+        self.reload_rotation_interval().await;
     }
 
     /// Loads the key ring as the store holds it (another node rotated). Cached token
@@ -559,11 +619,7 @@ impl Gateway {
     /// The cluster-wide jobs, run by the node holding the housekeeping lease: key rotation when
     /// due, pruning expired sessions, seat expiry (daily), and log retention.
     pub async fn run_scheduled_jobs(&self, now: i64) {
-        if self
-            .keys
-            .load()
-            .rotation_due(now, self.server.key_rotation_interval)
-        {
+        if self.keys.load().rotation_due(now, self.rotation_interval()) {
             match self.rotate_keys().await {
                 Ok(()) => {
                     tracing::info!(

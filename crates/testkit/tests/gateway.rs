@@ -2093,7 +2093,7 @@ async fn admin_api_matches_its_openapi_document() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 50);
+    assert_eq!(operations, 51);
 }
 
 /// Runs the Test of the first login method through the admin API and a browser; returns the page.

@@ -87,6 +87,27 @@ pub async fn route(call: &Call<'_>) -> Answer {
         ["organizations"] if m == Method::GET => Ok(Reply::ok(organization(call))),
         ["organizations", "revoke_user"] if m == Method::POST => revoke_user(call).await,
         ["keys"] if m == Method::GET => Ok(Reply::ok(keys(call))),
+        ["keys"] if m == Method::PUT => {
+            if call.gw.server.key_rotation_interval_declared {
+                return Err(ApiError::read_only(
+                    "the key rotation interval (server.key_rotation_interval)",
+                ));
+            }
+            let days = match call.body.get("key_rotation_interval_days") {
+                Some(Value::Number(n)) => n.as_u64().filter(|d| (1..=365).contains(d)),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "key_rotation_interval_days: required, a whole number of days from 1 to 365",
+                )
+            })?;
+            call.gw
+                .set_rotation_interval(std::time::Duration::from_secs(days * 86_400))
+                .await
+                .map_err(ApiError::store)?;
+            Ok(Reply::ok(keys(call)))
+        }
         ["keys", "rotate"] if m == Method::POST => {
             call.gw.rotate_keys().await.map_err(ApiError::internal)?;
             Ok(Reply::ok(keys(call)))
@@ -412,7 +433,7 @@ async fn revoke_user(call: &Call<'_>) -> Answer {
 
 fn keys(call: &Call<'_>) -> Value {
     let gw = call.gw;
-    let interval = gw.server.key_rotation_interval.as_secs() as i64;
+    let interval = gw.rotation_interval().as_secs() as i64;
     let created = gw.keys.load().current_created_at();
     let next = (created + interval - gw.clock.now()).max(0);
     json!({

@@ -624,3 +624,47 @@ async fn lists_page_as_cloudflares_do_and_name_clashes_are_not_retried() {
     assert_eq!(clash.status(), 409);
     assert_eq!(clash.headers()["x-should-retry"], "false");
 }
+
+#[tokio::test]
+async fn the_key_rotation_interval_is_set_through_the_api_unless_the_file_sets_it() {
+    let (gw, base) = started().await;
+    let keys = ok(
+        &gw,
+        M::PUT,
+        &format!("{base}/keys"),
+        Some(json!({"key_rotation_interval_days": 30})),
+    )
+    .await;
+    assert_eq!(keys["key_rotation_interval_days"], 30);
+    assert_eq!(
+        gw.gateway().rotation_interval(),
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    let (status, message) = refused(
+        &gw,
+        M::PUT,
+        &format!("{base}/keys"),
+        Some(json!({"key_rotation_interval_days": 0})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        message.starts_with("key_rotation_interval_days"),
+        "{message}"
+    );
+
+    let declared = TestGateway::start(Options {
+        server_extra: format!("admin_token = \"{ADMIN_TOKEN}\"\nkey_rotation_interval = \"720h\""),
+        ..Options::default()
+    })
+    .await;
+    let base = format!("/accounts/{}/access", declared.gateway().account_id);
+    let (status, _) = refused(
+        &declared,
+        M::PUT,
+        &format!("{base}/keys"),
+        Some(json!({"key_rotation_interval_days": 30})),
+    )
+    .await;
+    assert_eq!(status, 403, "the configuration file's value is read-only");
+}
