@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::Ask;
 use super::editing::{self, Errors, segment};
-use super::page::{self, Chrome, Confirm, PageError, PageResult};
+use super::page::{self, Chrome, Confirm, PER_PAGE, PageError, PageResult, Pager};
 use super::policies::{DECISIONS, PolicyView, decision_label, policy_views};
 use super::rules::{self, RulesSection};
 use crate::gateway::App;
@@ -37,6 +37,8 @@ struct ListPage<'a> {
     brand: &'a Branding,
     chrome: &'a Chrome<'a>,
     rows: Vec<AppRow>,
+    total: usize,
+    pager: Pager,
     notice: Option<String>,
     error: Option<String>,
     left_out: Vec<String>,
@@ -186,12 +188,22 @@ fn app_row(a: &App) -> AppRow {
 }
 
 fn list(ask: &Ask<'_>, status: StatusCode, error: Option<String>) -> PageResult {
+    let apps = all_apps(ask);
+    let number = ask.page_number();
+    let start = (number - 1).saturating_mul(PER_PAGE);
     page::render(
         status,
         &ListPage {
             brand: &ask.gw.branding,
             chrome: ask.chrome,
-            rows: all_apps(ask).iter().map(|a| app_row(a)).collect(),
+            rows: apps
+                .iter()
+                .skip(start)
+                .take(PER_PAGE)
+                .map(|a| app_row(a))
+                .collect(),
+            total: apps.len(),
+            pager: Pager::new("/admin/apps", &[], number, apps.len() > start + PER_PAGE),
             notice: editing::done_notice(ask, "application"),
             error,
             left_out: editing::left_out(ask, Kind::Application),

@@ -1368,3 +1368,36 @@ async fn deleting_asks_first_and_what_is_still_used_or_from_the_file_stays() {
     assert_eq!(status, 400);
     assert_eq!(gw.gateway().snapshot.load().apps_by_aud.len(), 1);
 }
+
+#[tokio::test]
+async fn a_long_application_list_pages() {
+    let gw = admin_gateway(Options::default()).await;
+    let origin = format!("http://{}", gw.origin_addr);
+    for i in 0..55 {
+        gw.gateway()
+            .save_object(
+                portcullis::objects::Kind::Application,
+                None,
+                serde_json::json!({
+                    "name": format!("app {i:02}"),
+                    "domain": format!("app{i}.example.com"),
+                    "origin": origin,
+                    "policies": [{"name": "all", "decision": "allow", "include": [{"everyone": {}}]}],
+                }),
+            )
+            .await
+            .unwrap();
+    }
+    let (admin, _) = signed_in_admin(&gw).await;
+    let (status, first) = get(&gw, &admin, "/admin/apps").await;
+    assert_eq!(status, 200);
+    assert!(first.contains("56 applications"), "{first}");
+    assert!(
+        first.contains("/admin/apps?page=2"),
+        "a link to the next page"
+    );
+    assert_eq!(first.matches("aria-label=\"Edit ").count(), 50, "50 a page");
+    let (_, second) = get(&gw, &admin, "/admin/apps?page=2").await;
+    assert_eq!(second.matches("<tr><td>").count(), 6, "{second}");
+    assert!(second.contains("rel=\"prev\""));
+}
