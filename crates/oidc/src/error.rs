@@ -52,14 +52,16 @@ pub enum OidcError {
     },
 
     /// The endpoint answered with a non-success status.
-    #[error("{endpoint} answered HTTP {status}{}", oauth_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    #[error("{endpoint} answered HTTP {status}{}", oauth_detail(oauth_error.as_deref(), error_description.as_deref()))]
     HttpStatus {
         /// Which endpoint was called.
         endpoint: Endpoint,
         /// The HTTP status code.
         status: u16,
-        /// The OAuth `error` code and `error_description` when the body carried them.
+        /// The OAuth `error` code (e.g. `invalid_client`) when the body carried one.
         oauth_error: Option<String>,
+        /// The OAuth `error_description` that came with it, if any.
+        error_description: Option<String>,
     },
 
     /// The response body exceeded the size this crate is willing to read.
@@ -202,5 +204,14 @@ impl OidcError {
             OidcError::MissingClaim { claim } | OidcError::InvalidClaim { claim, .. } => claim,
             _ => return None,
         })
+    }
+}
+
+/// ` (code: description)` for an error message, or nothing.
+fn oauth_detail(code: Option<&str>, description: Option<&str>) -> String {
+    match (code, description) {
+        (Some(c), Some(d)) => format!(" ({c}: {d})"),
+        (Some(c), None) => format!(" ({c})"),
+        _ => String::new(),
     }
 }

@@ -145,6 +145,7 @@ impl JwksCache {
                 endpoint: Endpoint::Jwks,
                 status: status.as_u16(),
                 oauth_error: None,
+                error_description: None,
             });
         }
         let keys = KeySet::from_json(&body).map_err(|e| OidcError::InvalidResponse {

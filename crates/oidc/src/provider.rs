@@ -114,6 +114,7 @@ impl Provider {
                         endpoint: Endpoint::Discovery,
                         status: status.as_u16(),
                         oauth_error: None,
+                        error_description: None,
                     });
                 }
                 let doc = DiscoveryDocument::from_json(&body)?;
@@ -273,7 +274,10 @@ impl Provider {
             return Err(OidcError::HttpStatus {
                 endpoint: Endpoint::Token,
                 status: status.as_u16(),
-                oauth_error: parsed.as_ref().and_then(oauth_error),
+                oauth_error: parsed.as_ref().and_then(|b| oauth_text(b, "error")),
+                error_description: parsed
+                    .as_ref()
+                    .and_then(|b| oauth_text(b, "error_description")),
             });
         }
         let parsed = parsed.ok_or_else(|| OidcError::InvalidResponse {
@@ -333,15 +337,11 @@ fn basic_credentials(client_id: &str, client_secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
 }
 
-/// The OAuth error of a failed token request (RFC 6749 section 5.2), shortened and stripped of
-/// control characters so a hostile provider cannot forge log lines.
-fn oauth_error(body: &Map<String, Value>) -> Option<String> {
-    let code = body.get("error")?.as_str()?;
-    let mut text = code.to_owned();
-    if let Some(description) = body.get("error_description").and_then(Value::as_str) {
-        text.push_str(": ");
-        text.push_str(description);
-    }
+/// A member (`error` or `error_description`) of a failed token request's body (RFC 6749
+/// section 5.2), shortened and stripped of control characters so a hostile provider cannot
+/// forge log lines.
+fn oauth_text(body: &Map<String, Value>, member: &str) -> Option<String> {
+    let text = body.get(member)?.as_str()?;
     Some(text.chars().filter(|c| !c.is_control()).take(300).collect())
 }
 

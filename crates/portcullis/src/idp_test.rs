@@ -262,11 +262,7 @@ pub fn diagnose(
             ..
         } => {
             if *endpoint == Endpoint::Token {
-                // The OIDC client reports `code: description`; the code decides the hint.
-                let code = oauth_error
-                    .as_deref()
-                    .map(|e| e.split_once(':').map_or(e, |(code, _)| code).trim());
-                match code {
+                match oauth_error.as_deref() {
                     Some("invalid_client") | Some("unauthorized_client") => lines.push(format!(
                         "The IdP refused the client credentials: check client_id `{}` and the client secret, and how they are sent (token_endpoint_auth_method is {:?}).",
                         config.client_id, config.token_auth
@@ -418,21 +414,19 @@ mod tests {
     #[test]
     fn a_refused_client_is_named_whatever_description_the_idp_adds() {
         let config = ProviderConfig::new("portcullis", "wrong");
-        for reported in [
-            "invalid_client",
-            "invalid_client: client authentication failed",
-        ] {
+        for description in [None, Some("client authentication failed".to_owned())] {
             let error = OidcError::HttpStatus {
                 endpoint: Endpoint::Token,
                 status: 401,
-                oauth_error: Some(reported.into()),
+                oauth_error: Some("invalid_client".into()),
+                error_description: description.clone(),
             };
             let (_, lines) = diagnose(&error, None, &config, 0);
             assert!(
                 lines
                     .iter()
                     .any(|l| l.starts_with("The IdP refused the client credentials")),
-                "{reported}: {lines:?}"
+                "{description:?}: {lines:?}"
             );
         }
     }

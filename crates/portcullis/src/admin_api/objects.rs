@@ -283,6 +283,36 @@ fn paged(items: Vec<Value>, page: u64, per_page: u64, total: u64) -> Reply {
     reply
 }
 
+/// A query parameter and the store lookup it asks for.
+type LookupParam = (&'static str, fn(String) -> portcullis_store::ScimLookup);
+
+/// The first of Cloudflare's SCIM filter parameters the request gives, as a store lookup.
+fn scim_lookup(call: &Call<'_>, params: &[LookupParam]) -> Option<portcullis_store::ScimLookup> {
+    params
+        .iter()
+        .find_map(|(param, make)| call.param(param).map(make))
+}
+
+/// One page of a lookup's matches, and how many there are.
+fn window<T>(found: Vec<T>, page: u64, per_page: u64) -> (Vec<T>, u64) {
+    let total = found.len() as u64;
+    let start = (page - 1).saturating_mul(per_page) as usize;
+    let shown = found
+        .into_iter()
+        .skip(start)
+        .take(per_page as usize)
+        .collect();
+    (shown, total)
+}
+
+fn scim_meta(created_ms: i64, modified_ms: i64, version: i64) -> Value {
+    json!({
+        "created": time(created_ms / 1000),
+        "lastModified": time(modified_ms / 1000),
+        "version": version.to_string(),
+    })
+}
+
 /// `GET identity_providers/<id>/scim/users`: the users this provider provisioned, with
 /// Cloudflare's filters (`cf_resource_id`, `idp_resource_id`, `username`, `email`, `name`).
 async fn scim_users(call: &Call<'_>, id: &str) -> Answer {
@@ -290,32 +320,25 @@ async fn scim_users(call: &Call<'_>, id: &str) -> Answer {
     let l = login_method(call, id)?;
     let (page, per_page) = page(call)?;
     let store = call.gw.store.as_ref();
-    let lookup = [
-        ("cf_resource_id", ScimLookup::Id as fn(String) -> ScimLookup),
-        ("idp_resource_id", ScimLookup::ExternalId),
-        ("username", ScimLookup::UserName),
-        ("email", ScimLookup::Email),
-        ("name", ScimLookup::DisplayName),
-    ]
-    .into_iter()
-    .find_map(|(param, make)| call.param(param).map(make));
+    let lookup = scim_lookup(
+        call,
+        &[
+            ("cf_resource_id", ScimLookup::Id),
+            ("idp_resource_id", ScimLookup::ExternalId),
+            ("username", ScimLookup::UserName),
+            ("email", ScimLookup::Email),
+            ("name", ScimLookup::DisplayName),
+        ],
+    );
     let (users, total) = match lookup {
-        Some(by) => {
-            let found = store
+        Some(by) => window(
+            store
                 .find_scim_users(l.id.0, &by)
                 .await
-                .map_err(ApiError::store)?;
-            let total = found.len() as u64;
-            let start = ((page - 1) * per_page) as usize;
-            (
-                found
-                    .into_iter()
-                    .skip(start)
-                    .take(per_page as usize)
-                    .collect(),
-                total,
-            )
-        }
+                .map_err(ApiError::store)?,
+            page,
+            per_page,
+        ),
         None => (
             store
                 .list_scim_users(l.id.0, (page - 1) * per_page, per_page)
@@ -337,11 +360,7 @@ async fn scim_users(call: &Call<'_>, id: &str) -> Answer {
                 "name": u.display_name,
                 "email": u.emails.first(),
                 "active": u.active,
-                "meta": {
-                    "created": time(u.created_ms / 1000),
-                    "lastModified": time(u.modified_ms / 1000),
-                    "version": u.version.to_string(),
-                },
+                "meta": scim_meta(u.created_ms, u.modified_ms, u.version),
             })
         })
         .collect();
@@ -355,30 +374,23 @@ async fn scim_groups(call: &Call<'_>, id: &str) -> Answer {
     let l = login_method(call, id)?;
     let (page, per_page) = page(call)?;
     let store = call.gw.store.as_ref();
-    let lookup = [
-        ("cf_resource_id", ScimLookup::Id as fn(String) -> ScimLookup),
-        ("idp_resource_id", ScimLookup::ExternalId),
-        ("name", ScimLookup::DisplayName),
-    ]
-    .into_iter()
-    .find_map(|(param, make)| call.param(param).map(make));
+    let lookup = scim_lookup(
+        call,
+        &[
+            ("cf_resource_id", ScimLookup::Id),
+            ("idp_resource_id", ScimLookup::ExternalId),
+            ("name", ScimLookup::DisplayName),
+        ],
+    );
     let (groups, total) = match lookup {
-        Some(by) => {
-            let found = store
+        Some(by) => window(
+            store
                 .find_scim_groups(l.id.0, &by)
                 .await
-                .map_err(ApiError::store)?;
-            let total = found.len() as u64;
-            let start = ((page - 1) * per_page) as usize;
-            (
-                found
-                    .into_iter()
-                    .skip(start)
-                    .take(per_page as usize)
-                    .collect(),
-                total,
-            )
-        }
+                .map_err(ApiError::store)?,
+            page,
+            per_page,
+        ),
         None => (
             store
                 .list_scim_groups(l.id.0, (page - 1) * per_page, per_page)
@@ -397,11 +409,7 @@ async fn scim_groups(call: &Call<'_>, id: &str) -> Answer {
                 "cf_resource_id": g.id,
                 "idp_resource_id": g.external_id,
                 "displayName": g.display_name,
-                "meta": {
-                    "created": time(g.created_ms / 1000),
-                    "lastModified": time(g.modified_ms / 1000),
-                    "version": g.version.to_string(),
-                },
+                "meta": scim_meta(g.created_ms, g.modified_ms, g.version),
             })
         })
         .collect();

@@ -479,7 +479,7 @@ async fn rule_groups_and_scim_secrets_through_the_api() {
         .unwrap()
         .to_owned();
     assert_eq!(scim_status(secret).await, 401);
-    assert_eq!(scim_status(new_secret).await, 200);
+    assert_eq!(scim_status(new_secret.clone()).await, 200);
     let users = ok(
         &gw,
         M::GET,
@@ -488,6 +488,39 @@ async fn rule_groups_and_scim_secrets_through_the_api() {
     )
     .await;
     assert_eq!(users, json!([]));
+    let made = gw
+        .raw_client()
+        .post(format!("{scim_url}/Users"))
+        .bearer_auth(&new_secret)
+        .json(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "carol@example.com",
+            "externalId": "ext-carol",
+            "emails": [{"value": "carol@example.com", "primary": true}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let scim_users = |query: &'static str| {
+        let (gw, base, id) = (&gw, base.clone(), id.clone());
+        async move {
+            ok(
+                gw,
+                M::GET,
+                &format!("{base}/identity_providers/{id}/scim/users{query}"),
+                None,
+            )
+            .await
+        }
+    };
+    let found = scim_users("?idp_resource_id=ext-carol").await;
+    assert_eq!(found[0]["username"], "carol@example.com");
+    assert_eq!(scim_users("?username=nobody@example.com").await, json!([]));
+    assert_eq!(
+        scim_users("?email=carol@example.com&page=2&per_page=1").await,
+        json!([])
+    );
 }
 
 #[tokio::test]
